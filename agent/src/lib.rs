@@ -1,0 +1,20 @@
+//! Tend: an endpoint compliance agent.
+//!
+//! Tend answers four questions on every machine — is the disk encrypted, is
+//! the firewall on, are automatic updates on, is anti-virus running with fresh
+//! definitions — with osquery-compatible SQL that it evaluates itself. See
+//! `ARCHITECTURE.md` at the repository root for the map of this crate.
+//!
+//! - [`sql`]: the engine (SQLite, the table adapter, osquery's functions, hardening).
+//! - [`tables`]: osquery's tables, one file each.
+//! - [`os`]: OS access behind small traits, real and recorded.
+//! - [`checks`]: a check's query → passed / failed / error / not applicable.
+//! - [`policy`]: the policy file: model, parsing, lint, the built-in default.
+//! - [`cli`]: the `tend` commands.
+
+pub mod checks;
+pub mod cli;
+pub mod os;
+pub mod policy;
+pub mod sql;
+pub mod tables;
