@@ -1,2 +1,127 @@
-//! cli
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `tend` command line.
+//!
+//! Each subcommand is a module with a `run` function returning the process's
+//! exit code. This is the edge where typed errors become reports: `anyhow`
+//! adds context (which file, which check) and `main` prints the chain.
+
+mod check;
+pub mod output;
+mod policy_cmd;
+mod query;
+mod schema;
+mod shell;
+mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::os::Machine;
+
+/// Tend: endpoint compliance checks in osquery's SQL.
+///
+/// Tend answers four questions on this machine — is the disk encrypted, is the
+/// firewall on, are automatic updates on, is anti-virus running with fresh
+/// definitions — with osquery-compatible queries it evaluates itself.
+#[derive(Debug, Parser)]
+#[command(name = "tend", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Log more (-v: debug, -vv: trace). TEND_LOG takes a tracing filter too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate a policy's checks on this machine and show what to fix.
+    ///
+    /// Exit status: 0 when every applicable check passes, 1 when any fails,
+    /// 2 when any could not be evaluated (and none failed).
+    Check(check::Args),
+    /// Run one SQL query, as `osqueryi` would.
+    Query(query::Args),
+    /// An interactive SQL shell, like `osqueryi`.
+    Shell(shell::Args),
+    /// List tables and their columns, with where osquery and Tend have them.
+    Schema(schema::Args),
+    /// Work with policy files.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::Command,
+    },
+    /// Record this machine for replay elsewhere with --snapshot.
+    Snapshot {
+        #[command(subcommand)]
+        command: snapshot::Command,
+    },
+}
+
+/// Which machine to read: this one, or a recording.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Evaluate against a recorded machine (made by `tend snapshot create`)
+    /// instead of this one.
+    #[arg(long, value_name = "DIR")]
+    snapshot: Option<PathBuf>,
+}
+
+impl Target {
+    fn machine(&self) -> anyhow::Result<Machine> {
+        match &self.snapshot {
+            None => Ok(Machine::real()),
+            Some(dir) => Machine::snapshot(dir)
+                .with_context(|| format!("cannot open the recording {}", dir.display())),
+        }
+    }
+}
+
+/// Reads a file given on the command line, `-` meaning standard input.
+fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("TEND_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the CLI with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Shell(a) => shell::run(a),
+        Command::Schema(a) => schema::run(a),
+        Command::Policy { command } => policy_cmd::run(command),
+        Command::Snapshot { command } => snapshot::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tend: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -64,11 +64,16 @@ pub(crate) fn harden(conn: &Connection, runtime: Arc<Runtime>, limits: Limits) -
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     let auth_runtime = runtime.clone();
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| match decide(&ctx) {
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        if let AuthAction::Read { table_name, .. } = ctx.action {
+            auth_runtime.record_read(table_name);
+        }
+        match decide(&ctx) {
         Ok(()) => Authorization::Allow,
         Err(why) => {
             auth_runtime.set_denied(why);
             Authorization::Deny
+        }
         }
     }))?;
     conn.progress_handler(

@@ -49,6 +49,8 @@ impl Default for Limits {
 pub(crate) struct Runtime {
     deadline: Mutex<Option<Instant>>,
     denied: Mutex<Option<String>>,
+    /// While `Some`, the authorizer records the tables a statement reads.
+    reads: Mutex<Option<Vec<String>>>,
 }
 
 impl Runtime {
@@ -61,8 +63,20 @@ impl Runtime {
     fn take_denied(&self) -> Option<String> {
         self.denied.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+    pub(crate) fn record_read(&self, table: &str) {
+        if let Some(list) = self.reads.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if !list.iter().any(|t| t == table) {
+                list.push(table.to_string());
+            }
+        }
+    }
+    /// Keeps the first denial of a statement: it names what the user wrote
+    /// (`CREATE TEMP TABLE`), not SQLite's follow-on steps.
     fn set_denied(&self, what: String) {
-        *self.denied.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+        let mut denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        if denied.is_none() {
+            *denied = Some(what);
+        }
     }
 }
 
@@ -193,6 +207,20 @@ impl Engine {
             .prepare(sql)
             .map(|_| ())
             .map_err(|e| self.error(e))
+    }
+
+    /// Prepares a statement and returns the tables it reads, in first-use order.
+    pub fn tables_read(&self, sql: &str) -> Result<Vec<String>, SqlError> {
+        *self.runtime.reads.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+        let prepared = self.prepare(sql);
+        let tables = self
+            .runtime
+            .reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        prepared.map(|()| tables)
     }
 
     fn run(&self, sql: &str) -> Result<QueryResult, SqlError> {

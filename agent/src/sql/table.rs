@@ -462,9 +462,7 @@ impl RowBuilder {
 /// Errors a table returns from a scan. Each names the table and what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error(
-        "table {table} is not available on {platform}: Tend implements it on {implemented} (osquery has it on {osquery})"
-    )]
+    #[error("{}", not_supported_message(.table, *.platform, *.implemented, *.osquery))]
     NotSupported {
         table: String,
         platform: Platform,
@@ -486,6 +484,19 @@ pub enum TableError {
     Other { table: &'static str, message: String },
     #[error("query stopped: it ran past its time limit")]
     TimeLimit,
+}
+
+fn not_supported_message(table: &str, platform: Platform, implemented: Platforms, osquery: Platforms) -> String {
+    let osquery = if osquery.is_empty() {
+        String::new()
+    } else {
+        format!(" (osquery has it on {osquery})")
+    };
+    if implemented.is_empty() {
+        format!("table {table} is not implemented by Tend{osquery}")
+    } else {
+        format!("table {table} is not available on {platform}: Tend implements it on {implemented}{osquery}")
+    }
 }
 
 impl TableError {

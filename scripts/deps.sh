@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing Tend needs on Debian/Ubuntu. Idempotent.
+# Usage: scripts/deps.sh [run|test]
+set -euo pipefail
+what=${1:-run}
+
+# Run-time libraries the agent loads when present: libaugeas (the `augeas`
+# table, with Debian's lenses) and libmagic (the `magic` table).
+packages=(gcc pkg-config libaugeas0 augeas-lenses libmagic1)
+if [ "$what" = test ]; then
+  # Live-machine table tests read these tools' output.
+  packages+=(iptables dmsetup file hyperfine)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install Rust with rustup first" >&2
+  exit 1
+fi
+if [ "$what" = test ]; then
+  rustup component add clippy rustfmt >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every check and test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+# Build output is cached outside the clone so a fresh clone (CI) reuses it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tend/target}"
+export CARGO_TERM_COLOR=never
+
+# Tests that flip real files under /etc (ufw.conf, 50unattended-upgrades) and
+# restore them run where that is safe: as root in CI, or when asked.
+if [ "${CI:-}" = true ] && [ "$(id -u)" -eq 0 ]; then
+  export TEND_TEST_MUTATE_HOST=1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "== tend policy lint policies/default.json"
+cargo build --locked -p tend
+"$CARGO_TARGET_DIR/debug/tend" policy lint policies/default.json
+echo "== cargo test"
+cargo test --locked --workspace --all-targets

@@ -1,0 +1,74 @@
+//! Helpers for Tend's end-to-end tests: find the `tend` binary that cargo
+//! built for this test run, run it, and locate the recorded machines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `tend` binary of this build (`target/<profile>/tend`).
+///
+/// `cargo test --workspace` builds every package's binaries before running
+/// any test, so it sits next to the directory holding this test executable.
+pub fn tend_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let bin = profile_dir.join(format!("tend{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p tend`) or run `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `tend` with arguments and returns its output.
+pub fn tend(args: &[&str]) -> Output {
+    Command::new(tend_bin())
+        .args(args)
+        .env_remove("TEND_LOG")
+        .output()
+        .expect("tend runs")
+}
+
+/// A fixture directory under `tests/fixtures`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The seed's queries (`shared/reference/seed-queries.sql`, copied into the
+/// repository so the clone tests without `../shared`), each with its comment.
+pub fn seed_queries() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(fixture("seed-queries.sql")).expect("seed queries are in the repo");
+    let mut out = Vec::new();
+    let mut title = String::new();
+    let mut sql = String::new();
+    for line in text.lines() {
+        if let Some(c) = line.strip_prefix("-- ") {
+            if sql.is_empty() {
+                title = c.to_string();
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        sql.push_str(line);
+        sql.push('\n');
+        if line.trim_end().ends_with(';') {
+            out.push((title.clone(), std::mem::take(&mut sql)));
+        }
+    }
+    out
+}
