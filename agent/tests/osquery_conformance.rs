@@ -11,7 +11,10 @@ const NOT_OSQUERY: &[&str] = &["file_lines"];
 #[test]
 fn every_table_matches_osquery_spec() {
     let spec = spec();
-    assert!(spec.len() > 280, "the embedded spec has every osquery table");
+    assert!(
+        spec.len() > 280,
+        "the embedded spec has every osquery table"
+    );
     let mut problems = Vec::new();
     for t in tables::all() {
         let Some(s) = spec.get(t.name) else {

@@ -34,7 +34,9 @@ pub fn tend(args: &[&str]) -> Output {
 
 /// A fixture directory under `tests/fixtures`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// Standard output as text.
@@ -50,7 +52,8 @@ pub fn stderr(o: &Output) -> String {
 /// The seed's queries (`shared/reference/seed-queries.sql`, copied into the
 /// repository so the clone tests without `../shared`), each with its comment.
 pub fn seed_queries() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(fixture("seed-queries.sql")).expect("seed queries are in the repo");
+    let text =
+        std::fs::read_to_string(fixture("seed-queries.sql")).expect("seed queries are in the repo");
     let mut out = Vec::new();
     let mut title = String::new();
     let mut sql = String::new();

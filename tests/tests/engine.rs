@@ -32,7 +32,9 @@ fn writes_and_attach_are_refused() {
     assert!(error_of("DELETE FROM mounts").contains("may not be modified"));
     assert!(error_of("ATTACH DATABASE '/tmp/x.db' AS x").contains("ATTACH is not allowed"));
     assert!(error_of("CREATE TEMP TABLE t(x)").contains("TEMP"));
-    assert!(error_of("PRAGMA writable_schema = 1").contains("PRAGMA writable_schema is not allowed"));
+    assert!(
+        error_of("PRAGMA writable_schema = 1").contains("PRAGMA writable_schema is not allowed")
+    );
     assert!(error_of("SELECT load_extension('/tmp/evil.so')").contains("load_extension"));
 }
 
@@ -50,7 +52,12 @@ fn a_table_of_another_platform_says_where_it_exists() {
 
 #[test]
 fn json_output_matches_osqueryi() {
-    let o = tend(&["query", "SELECT 1 AS a, 'x' AS b, NULL AS c", "--format", "json"]);
+    let o = tend(&[
+        "query",
+        "SELECT 1 AS a, 'x' AS b, NULL AS c",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "[\n  {\"a\":\"1\",\"b\":\"x\",\"c\":\"\"}\n]\n");
 }

@@ -60,14 +60,21 @@ const UNATTENDED: &str = "SELECT COUNT(*) AS passed FROM file\nWHERE path = '/et
 #[test]
 fn seed_queries_follow_the_machine() {
     if std::env::var_os("TEND_TEST_MUTATE_HOST").is_none() {
-        eprintln!("skipped: set TEND_TEST_MUTATE_HOST=1 (as root) to let this test flip files under /etc");
+        eprintln!(
+            "skipped: set TEND_TEST_MUTATE_HOST=1 (as root) to let this test flip files under /etc"
+        );
         return;
     }
     let _ufw = Restore::new("/etc/ufw/ufw.conf");
-    let conf = "# /etc/ufw/ufw.conf\n#\n\n# Set to yes to start on boot.\nENABLED=yes\n\nLOGLEVEL=low\n";
+    let conf =
+        "# /etc/ufw/ufw.conf\n#\n\n# Set to yes to start on boot.\nENABLED=yes\n\nLOGLEVEL=low\n";
     std::fs::write("/etc/ufw/ufw.conf", conf).unwrap();
     assert_eq!(passed(UFW), "1");
-    std::fs::write("/etc/ufw/ufw.conf", conf.replace("ENABLED=yes", "ENABLED=no")).unwrap();
+    std::fs::write(
+        "/etc/ufw/ufw.conf",
+        conf.replace("ENABLED=yes", "ENABLED=no"),
+    )
+    .unwrap();
     assert_eq!(passed(UFW), "0");
 
     let _unattended = Restore::new("/etc/apt/apt.conf.d/50unattended-upgrades");
@@ -88,7 +95,11 @@ fn seed_queries_follow_the_machine() {
 fn tend_check_reports_every_default_check() {
     let o = tend(&["check"]);
     let out = stdout(&o);
-    assert!(matches!(o.status.code(), Some(0..=2)), "{out}{}", stderr(&o));
+    assert!(
+        matches!(o.status.code(), Some(0..=2)),
+        "{out}{}",
+        stderr(&o)
+    );
     for name in [
         "Disk encryption enabled",
         "Firewall enabled",

@@ -87,7 +87,9 @@ pub fn json_value(v: &Value) -> serde_json::Value {
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Integer(i) => (*i).into(),
-        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Value::Real(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::Text(s) => s.clone().into(),
         Value::Blob(b) => String::from_utf8_lossy(b).into_owned().into(),
     }
@@ -111,7 +113,11 @@ pub fn evaluate(engine: &Engine, check: &Check) -> Outcome {
     };
     match engine.query(sql) {
         Ok(result) => {
-            out.status = if passes(&result) { Status::Passed } else { Status::Failed };
+            out.status = if passes(&result) {
+                Status::Passed
+            } else {
+                Status::Failed
+            };
             out.evidence = result.rows.first().map(|row| {
                 result
                     .columns
@@ -154,9 +160,18 @@ mod tests {
     fn pass_rule() {
         assert!(passes(&result(&["passed"], vec![vec![Value::Integer(1)]])));
         assert!(!passes(&result(&["passed"], vec![vec![Value::Integer(0)]])));
-        assert!(passes(&result(&["passed"], vec![vec![Value::Text("true".into())]])));
-        assert!(passes(&result(&["passed"], vec![vec![Value::Text("1".into())]])));
-        assert!(!passes(&result(&["passed"], vec![vec![Value::Text("false".into())]])));
+        assert!(passes(&result(
+            &["passed"],
+            vec![vec![Value::Text("true".into())]]
+        )));
+        assert!(passes(&result(
+            &["passed"],
+            vec![vec![Value::Text("1".into())]]
+        )));
+        assert!(!passes(&result(
+            &["passed"],
+            vec![vec![Value::Text("false".into())]]
+        )));
         assert!(!passes(&result(&["passed"], vec![vec![Value::Null]])));
         assert!(!passes(&result(&["passed"], vec![])));
         // Fleet's rule: no `passed` column, any row passes.

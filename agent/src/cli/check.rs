@@ -64,7 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        CheckFormat::Table => print!("{}", render(&policy, &outcomes, std::io::stdout().is_terminal())),
+        CheckFormat::Table => print!(
+            "{}",
+            render(&policy, &outcomes, std::io::stdout().is_terminal())
+        ),
     }
     Ok(exit_code(&outcomes))
 }
@@ -81,14 +84,23 @@ pub fn exit_code(outcomes: &[Outcome]) -> ExitCode {
 }
 
 fn paint(color: bool, code: &str, s: &str) -> String {
-    if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
 }
 
 /// The human report: one line per check, then what to do about each problem.
 pub fn render(policy: &Policy, outcomes: &[Outcome], color: bool) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let name_w = outcomes.iter().map(|o| o.name.chars().count()).max().unwrap_or(0).max(5);
+    let name_w = outcomes
+        .iter()
+        .map(|o| o.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let _ = writeln!(out, "{:<16}  {:<name_w$}  SEVERITY", "STATUS", "CHECK");
     for o in outcomes {
         let (mark, code) = match o.status {
@@ -97,7 +109,9 @@ pub fn render(policy: &Policy, outcomes: &[Outcome], color: bool) -> String {
             Status::Error => ("! error", "33"),
             Status::NotApplicable => ("- not applicable", "2"),
         };
-        let severity = policy.check(&o.id).map_or(String::new(), |c| c.severity.to_string());
+        let severity = policy
+            .check(&o.id)
+            .map_or(String::new(), |c| c.severity.to_string());
         let _ = writeln!(
             out,
             "{}  {:<name_w$}  {severity}",
@@ -105,7 +119,10 @@ pub fn render(policy: &Policy, outcomes: &[Outcome], color: bool) -> String {
             o.name
         );
     }
-    for o in outcomes.iter().filter(|o| matches!(o.status, Status::Failed | Status::Error)) {
+    for o in outcomes
+        .iter()
+        .filter(|o| matches!(o.status, Status::Failed | Status::Error))
+    {
         let _ = writeln!(out);
         let title = match o.status {
             Status::Failed => format!("✘ {} ({})", o.name, o.id),

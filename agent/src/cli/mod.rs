@@ -83,7 +83,8 @@ impl Target {
 fn read_input(path: &Path) -> anyhow::Result<String> {
     if path == Path::new("-") {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading standard input")?;
         Ok(s)
     } else {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))

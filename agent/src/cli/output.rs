@@ -157,7 +157,10 @@ mod tests {
             "+-----+---+\n| name | n |\n+-----+---+\n".replace("+-----+", "+------+")
                 + "| a,b  | 1 |\n| é    |   |\n+------+---+\n"
         );
-        assert_eq!(json(&r), "[\n  {\"name\":\"a,b\",\"n\":\"1\"},\n  {\"name\":\"é\",\"n\":\"\"}\n]\n");
+        assert_eq!(
+            json(&r),
+            "[\n  {\"name\":\"a,b\",\"n\":\"1\"},\n  {\"name\":\"é\",\"n\":\"\"}\n]\n"
+        );
         assert_eq!(csv(&r), "name,n\n\"a,b\",1\né,\n");
         assert_eq!(line(&r), "name = a,b\n   n = 1\n\nname = é\n   n = \n");
     }

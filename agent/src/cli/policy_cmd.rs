@@ -47,13 +47,20 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                             Level::Error => "error",
                             Level::Warning => "warning",
                         };
-                        println!("{name}:{}:{}: {level}: {}: {}", f.line, f.column, f.path, f.message);
+                        println!(
+                            "{name}:{}:{}: {level}: {}: {}",
+                            f.line, f.column, f.path, f.message
+                        );
                     }
                     let warnings = findings.len() - errors;
                     println!("{name}: {errors} error(s), {warnings} warning(s)");
                 }
             }
-            Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

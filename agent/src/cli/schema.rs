@@ -54,7 +54,9 @@ fn names(p: Platforms) -> Vec<&'static str> {
 
 fn info(name: &str) -> Option<TableInfo> {
     let s = spec().get(name);
-    let target = s.and_then(|s| s.alias_of.clone()).unwrap_or_else(|| name.to_string());
+    let target = s
+        .and_then(|s| s.alias_of.clone())
+        .unwrap_or_else(|| name.to_string());
     let ours = crate::tables::all().iter().find(|t| t.name == target);
     if s.is_none() && ours.is_none() {
         return None;
@@ -94,12 +96,18 @@ fn all_names() -> Vec<String> {
 }
 
 fn or_none(v: &[&str]) -> String {
-    if v.is_empty() { "-".into() } else { v.join(",") }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tables: Vec<TableInfo> = match &args.table {
-        Some(t) => vec![info(t).ok_or_else(|| anyhow::anyhow!("no table {t:?}; `tend schema` lists them"))?],
+        Some(t) => vec![
+            info(t).ok_or_else(|| anyhow::anyhow!("no table {t:?}; `tend schema` lists them"))?,
+        ],
         None => all_names()
             .iter()
             .filter_map(|n| info(n))
@@ -114,7 +122,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let w = tables.iter().map(|t| t.name.len()).max().unwrap_or(5);
         println!("{:<w$}  {:<22}  TEND", "TABLE", "OSQUERY");
         for t in &tables {
-            println!("{:<w$}  {:<22}  {}", t.name, or_none(&t.osquery_platforms), or_none(&t.tend_platforms));
+            println!(
+                "{:<w$}  {:<22}  {}",
+                t.name,
+                or_none(&t.osquery_platforms),
+                or_none(&t.tend_platforms)
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -117,7 +117,9 @@ fn dot_command(engine: &Engine, line: &str) -> Result<Action, String> {
             let names = table_names(engine);
             let shown: Vec<String> = names
                 .into_iter()
-                .filter(|n| arg.is_none_or(|p| crate::tables::util::sql_like(p, n) || n.contains(p)))
+                .filter(|n| {
+                    arg.is_none_or(|p| crate::tables::util::sql_like(p, n) || n.contains(p))
+                })
                 .map(|n| format!("  => {n}\n"))
                 .collect();
             Ok(Action::Output(shown.concat()))
@@ -127,14 +129,20 @@ fn dot_command(engine: &Engine, line: &str) -> Result<Action, String> {
             let mut out = String::new();
             for n in names.iter().filter(|n| arg.is_none_or(|a| a == n.as_str())) {
                 let sql = format!("SELECT name, type, hidden FROM pragma_table_xinfo('{n}')");
-                let Ok(cols) = engine.query(&sql) else { continue };
+                let Ok(cols) = engine.query(&sql) else {
+                    continue;
+                };
                 let decl: Vec<String> = cols
                     .rows
                     .iter()
                     .map(|r| {
                         let name = super::output::text(&r[0]);
                         let ty = super::output::text(&r[1]);
-                        let hidden = if super::output::text(&r[2]) != "0" { " HIDDEN" } else { "" };
+                        let hidden = if super::output::text(&r[2]) != "0" {
+                            " HIDDEN"
+                        } else {
+                            ""
+                        };
                         format!("`{name}` {ty}{hidden}")
                     })
                     .collect();
@@ -151,7 +159,12 @@ fn dot_command(engine: &Engine, line: &str) -> Result<Action, String> {
                 Some("json") => Format::Json,
                 Some("csv") => Format::Csv,
                 Some("line") => Format::Line,
-                other => return Err(format!("unknown mode {:?}: use table, json, csv or line", other.unwrap_or(""))),
+                other => {
+                    return Err(format!(
+                        "unknown mode {:?}: use table, json, csv or line",
+                        other.unwrap_or("")
+                    ));
+                }
             };
             Ok(Action::SetMode(mode))
         }
@@ -161,7 +174,8 @@ fn dot_command(engine: &Engine, line: &str) -> Result<Action, String> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(args.target.machine()?).context("opening the SQL engine")?;
-    let mut rl: Editor<ShellHelper, DefaultHistory> = Editor::new().context("starting the line editor")?;
+    let mut rl: Editor<ShellHelper, DefaultHistory> =
+        Editor::new().context("starting the line editor")?;
     rl.set_helper(Some(ShellHelper {
         tables: table_names(&engine),
     }));
@@ -171,9 +185,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut format = args.format;
     let mut pending = String::new();
-    println!("Tend {} interactive shell. Type .help for help.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Tend {} interactive shell. Type .help for help.",
+        env!("CARGO_PKG_VERSION")
+    );
     loop {
-        let prompt = if pending.is_empty() { "tend> " } else { "  ...> " };
+        let prompt = if pending.is_empty() {
+            "tend> "
+        } else {
+            "  ...> "
+        };
         let line = match rl.readline(prompt) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => {

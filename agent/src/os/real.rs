@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{CommandOutput, Commands, DirEntry, FileKind, FileMeta, Fs, Host, InterfaceAddress, StatFs, Uname};
+use super::{
+    CommandOutput, Commands, DirEntry, FileKind, FileMeta, Fs, Host, InterfaceAddress, StatFs,
+    Uname,
+};
 
 /// How long a command may run before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,7 +82,11 @@ fn meta_of(m: &std::fs::Metadata) -> FileMeta {
     FileMeta {
         kind: kind_of(m.file_type()),
         size: m.len(),
-        mode: if m.permissions().readonly() { 0o444 } else { 0o666 },
+        mode: if m.permissions().readonly() {
+            0o444
+        } else {
+            0o666
+        },
         uid: 0,
         gid: 0,
         inode: 0,
@@ -183,7 +190,8 @@ fn read_capped(r: Option<&mut impl io::Read>) -> String {
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {
-    CString::new(path.to_string_lossy().as_bytes()).map_err(|_| io::Error::other("path contains NUL"))
+    CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| io::Error::other("path contains NUL"))
 }
 
 impl Host for RealMachine {
@@ -240,7 +248,10 @@ impl Host for RealMachine {
 
     #[cfg(not(unix))]
     fn statfs(&self, _path: &Path) -> io::Result<StatFs> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "statfs is not available here"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "statfs is not available here",
+        ))
     }
 
     #[cfg(target_os = "linux")]
@@ -250,7 +261,10 @@ impl Host for RealMachine {
 
     #[cfg(not(target_os = "linux"))]
     fn interfaces(&self) -> io::Result<Vec<InterfaceAddress>> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "interfaces are not available here"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "interfaces are not available here",
+        ))
     }
 
     #[cfg(unix)]
@@ -274,7 +288,10 @@ impl Host for RealMachine {
 
     #[cfg(not(unix))]
     fn uname(&self) -> io::Result<Uname> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "uname is not available here"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "uname is not available here",
+        ))
     }
 
     #[cfg(target_os = "linux")]
@@ -295,13 +312,20 @@ impl Host for RealMachine {
             names.truncate(len as usize);
             let mut out = Vec::new();
             for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-                let Ok(cname) = CString::new(name) else { continue };
+                let Ok(cname) = CString::new(name) else {
+                    continue;
+                };
                 let vlen = libc::lgetxattr(c.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0);
                 if vlen < 0 {
                     continue;
                 }
                 let mut value = vec![0u8; vlen as usize];
-                let vlen = libc::lgetxattr(c.as_ptr(), cname.as_ptr(), value.as_mut_ptr().cast(), value.len());
+                let vlen = libc::lgetxattr(
+                    c.as_ptr(),
+                    cname.as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                );
                 if vlen < 0 {
                     continue;
                 }
@@ -314,7 +338,10 @@ impl Host for RealMachine {
 
     #[cfg(not(target_os = "linux"))]
     fn xattrs(&self, _path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "extended attributes are read on Linux only"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "extended attributes are read on Linux only",
+        ))
     }
 }
 
@@ -360,7 +387,9 @@ mod ifaddrs {
             while !cur.is_null() {
                 let ifa = &*cur;
                 cur = ifa.ifa_next;
-                let Some(address) = addr(ifa.ifa_addr) else { continue };
+                let Some(address) = addr(ifa.ifa_addr) else {
+                    continue;
+                };
                 let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
                 let mask = addr(ifa.ifa_netmask).unwrap_or_default();
                 let other = addr(ifa.ifa_ifu);
@@ -369,8 +398,16 @@ mod ifaddrs {
                     interface: name,
                     address,
                     mask,
-                    broadcast: if p2p { String::new() } else { other.clone().unwrap_or_default() },
-                    point_to_point: if p2p { other.unwrap_or_default() } else { String::new() },
+                    broadcast: if p2p {
+                        String::new()
+                    } else {
+                        other.clone().unwrap_or_default()
+                    },
+                    point_to_point: if p2p {
+                        other.unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
                     kind: "unknown".into(),
                 });
             }

@@ -196,7 +196,10 @@ impl Snapshot {
 impl Fs for Snapshot {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         match std::fs::read(self.file(path)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && self.data.links.contains_key(&key(path)) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && self.data.links.contains_key(&key(path)) =>
+            {
                 let target = self.canonicalize(path)?;
                 std::fs::read(self.file(&target))
             }
@@ -216,7 +219,11 @@ impl Fs for Snapshot {
 
     fn metadata(&self, path: &Path, follow: bool) -> io::Result<FileMeta> {
         let k = key(path);
-        let recorded = if follow { self.data.stat.get(&k) } else { self.data.lstat.get(&k) };
+        let recorded = if follow {
+            self.data.stat.get(&k)
+        } else {
+            self.data.lstat.get(&k)
+        };
         if let Some(m) = recorded {
             return Ok(m.clone());
         }
@@ -243,7 +250,12 @@ impl Fs for Snapshot {
         }
         if follow {
             // A listing may name an entry whose stat was recorded as lstat only.
-            if let Some(m) = self.data.lstat.get(&k).filter(|m| m.kind != FileKind::Symlink) {
+            if let Some(m) = self
+                .data
+                .lstat
+                .get(&k)
+                .filter(|m| m.kind != FileKind::Symlink)
+            {
                 return Ok(m.clone());
             }
         }
@@ -272,7 +284,9 @@ impl Commands for Snapshot {
                 && c.argv[1..].iter().zip(args).all(|(a, b)| a == b)
         });
         match found {
-            Some(RecordedCommand { output: Some(o), .. }) => Ok(o.clone()),
+            Some(RecordedCommand {
+                output: Some(o), ..
+            }) => Ok(o.clone()),
             Some(RecordedCommand { output: None, .. }) => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{program} could not be started on the recorded machine"),
@@ -319,7 +333,11 @@ impl Host for Snapshot {
 
     fn xattrs(&self, path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let list = self.data.xattrs.get(&key(path)).ok_or_else(|| not_found(path, "xattrs"))?;
+        let list = self
+            .data
+            .xattrs
+            .get(&key(path))
+            .ok_or_else(|| not_found(path, "xattrs"))?;
         Ok(list
             .iter()
             .map(|(n, v)| (n.clone(), b64.decode(v).unwrap_or_default()))
@@ -380,7 +398,9 @@ impl Recorder {
             message: e.to_string(),
         })?;
         std::fs::write(&path, json + "\n").map_err(|source| SnapshotError::Io { path, source })?;
-        Ok(std::mem::take(&mut *self.copy_errors.lock().unwrap_or_else(|p| p.into_inner())))
+        Ok(std::mem::take(
+            &mut *self.copy_errors.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 }
 
@@ -447,7 +467,8 @@ impl Host for Recorder {
     }
 
     fn local_offset(&self) -> (i64, String) {
-        self.with(|d| d.timezone.clone()).unwrap_or((0, "UTC".into()))
+        self.with(|d| d.timezone.clone())
+            .unwrap_or((0, "UTC".into()))
     }
 
     fn statfs(&self, path: &Path) -> io::Result<StatFs> {
@@ -471,7 +492,10 @@ impl Host for Recorder {
     fn xattrs(&self, path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
         let list = RealMachine.xattrs(path)?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let enc = list.iter().map(|(n, v)| (n.clone(), b64.encode(v))).collect();
+        let enc = list
+            .iter()
+            .map(|(n, v)| (n.clone(), b64.encode(v)))
+            .collect();
         self.with(|d| d.xattrs.insert(key(path), enc));
         Ok(list)
     }

@@ -82,7 +82,9 @@ pub fn lint(text: &str, source_name: &str) -> Vec<Finding> {
     let mut engines: BTreeMap<&'static str, Result<Engine, String>> = BTreeMap::new();
     for (i, check) in policy.checks.iter().enumerate() {
         for (os, sql) in &check.query {
-            let Some(platform) = Platform::parse(os) else { continue };
+            let Some(platform) = Platform::parse(os) else {
+                continue;
+            };
             let path = format!("$.checks[{i}].query.{os}");
             let engine = engines.entry(platform.policy_key()).or_insert_with(|| {
                 let mut machine = Machine::real();
@@ -119,7 +121,10 @@ pub fn lint(text: &str, source_name: &str) -> Vec<Finding> {
                 out.push(at(
                     Level::Warning,
                     format!("$.checks[{i}]"),
-                    format!("check {:?} has a query for {os} but no remediation for it", check.id),
+                    format!(
+                        "check {:?} has a query for {os} but no remediation for it",
+                        check.id
+                    ),
                 ));
             }
         }
@@ -157,7 +162,10 @@ mod tests {
         let e = errors(text);
         assert_eq!(e.len(), 3, "{e:?}");
         assert_eq!(e[0].path, "$.checks[0].query.linux");
-        assert!(e[0].message.contains("no such table: no_such_table"), "{e:?}");
+        assert!(
+            e[0].message.contains("no such table: no_such_table"),
+            "{e:?}"
+        );
         assert_eq!(e[0].line, 3);
         assert_eq!(e[1].path, "$.checks[0].query.windows");
         assert!(e[1].message.contains("no such column: nope"), "{e:?}");

@@ -32,7 +32,9 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
                 if let Ok(n) = inner.parse() {
                     steps.push(Step::Index(n));
                 } else {
-                    steps.push(Step::Key(inner.trim_matches(|c| c == '\'' || c == '"').to_string()));
+                    steps.push(Step::Key(
+                        inner.trim_matches(|c| c == '\'' || c == '"').to_string(),
+                    ));
                 }
                 i = end + 1;
             }
@@ -159,14 +161,22 @@ impl Scanner<'_> {
 /// The 1-based line and column where the value at `path` starts.
 pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     let steps = parse_path(path)?;
-    let mut sc = Scanner { s: text.as_bytes(), i: 0 };
+    let mut sc = Scanner {
+        s: text.as_bytes(),
+        i: 0,
+    };
     for step in &steps {
         sc.enter(step)?;
     }
     sc.ws();
     let before = &text.as_bytes()[..sc.i];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = sc.i - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+    let column = sc.i
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     Some((line, column))
 }
 
@@ -179,7 +189,7 @@ mod tests {
         let text = "{\n  \"a\": [1, {\"b\": \"x,]\"},\n   {\"c\": {\"d\": true}}]\n}";
         assert_eq!(locate(text, "$.a[0]"), Some((2, 9)));
         assert_eq!(locate(text, "$.a[1].b"), Some((2, 18)));
-        assert_eq!(locate(text, "$.a[2].c.d"), Some((3, 15)));
+        assert_eq!(locate(text, "$.a[2].c.d"), Some((3, 16)));
         assert_eq!(locate(text, "$.a[3]"), None);
         assert_eq!(locate(text, "$"), Some((1, 1)));
     }

@@ -75,7 +75,9 @@ impl Interval {
             num.clear();
         }
         if !num.is_empty() {
-            return Err(format!("{s:?}: the number {num} has no unit (use s, m, h or d)"));
+            return Err(format!(
+                "{s:?}: the number {num} has no unit (use s, m, h or d)"
+            ));
         }
         if total == 0 {
             return Err(format!("{s:?}: an interval must be longer than zero"));
@@ -100,11 +102,11 @@ impl<'de> Deserialize<'de> for Interval {
 impl Serialize for Interval {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let secs = self.0.as_secs();
-        let text = if secs % 86_400 == 0 {
+        let text = if secs.is_multiple_of(86_400) {
             format!("{}d", secs / 86_400)
-        } else if secs % 3600 == 0 {
+        } else if secs.is_multiple_of(3600) {
             format!("{}h", secs / 3600)
-        } else if secs % 60 == 0 {
+        } else if secs.is_multiple_of(60) {
             format!("{}m", secs / 60)
         } else {
             format!("{secs}s")
@@ -144,7 +146,9 @@ impl Check {
     }
 
     pub fn remediation_for(&self, platform: Platform) -> Option<&str> {
-        self.remediation.get(platform.policy_key()).map(String::as_str)
+        self.remediation
+            .get(platform.policy_key())
+            .map(String::as_str)
     }
 }
 
@@ -245,7 +249,10 @@ impl Policy {
         if self.version != FORMAT_VERSION {
             out.push((
                 "$.version".into(),
-                format!("version {} is not supported (this agent reads {FORMAT_VERSION})", self.version),
+                format!(
+                    "version {} is not supported (this agent reads {FORMAT_VERSION})",
+                    self.version
+                ),
             ));
         }
         let mut seen = BTreeMap::new();
@@ -259,7 +266,10 @@ impl Policy {
             {
                 out.push((
                     format!("{at}.id"),
-                    format!("{:?} is not a valid id (letters, digits, '_', '-', '.')", c.id),
+                    format!(
+                        "{:?} is not a valid id (letters, digits, '_', '-', '.')",
+                        c.id
+                    ),
                 ));
             }
             if let Some(first) = seen.insert(c.id.clone(), i) {
@@ -269,7 +279,10 @@ impl Policy {
                 ));
             }
             if c.query.is_empty() {
-                out.push((format!("{at}.query"), "a check needs a query for at least one OS".into()));
+                out.push((
+                    format!("{at}.query"),
+                    "a check needs a query for at least one OS".into(),
+                ));
             }
             for (field, map) in [("query", &c.query), ("remediation", &c.remediation)] {
                 for key in map.keys() {
@@ -335,7 +348,10 @@ mod tests {
     #[test]
     fn intervals() {
         assert_eq!(Interval::parse("15m").unwrap().0, Duration::from_secs(900));
-        assert_eq!(Interval::parse("1h30m").unwrap().0, Duration::from_secs(5400));
+        assert_eq!(
+            Interval::parse("1h30m").unwrap().0,
+            Duration::from_secs(5400)
+        );
         assert!(Interval::parse("15").is_err());
         assert!(Interval::parse("0s").is_err());
         assert!(Interval::parse("5w").is_err());

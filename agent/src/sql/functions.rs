@@ -44,7 +44,9 @@ fn user_error(msg: impl Into<String>) -> Error {
 
 fn regex_arg(ctx: &Context<'_>, i: usize) -> Result<std::sync::Arc<Regex>> {
     ctx.get_or_create_aux(i as i32, |v| -> std::result::Result<Regex, Error> {
-        let pattern = v.as_str().map_err(|_| user_error("the pattern must be text"))?;
+        let pattern = v
+            .as_str()
+            .map_err(|_| user_error("the pattern must be text"))?;
         Regex::new(pattern).map_err(|e| user_error(format!("invalid regular expression: {e}")))
     })
 }
@@ -56,10 +58,12 @@ fn index_arg(ctx: &Context<'_>, i: usize) -> Result<usize> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `split(string, tokens, index)`: splits on any character of `tokens`,
@@ -75,17 +79,25 @@ pub fn split(input: &str, tokens: &str, index: usize) -> Option<String> {
 /// `regex_split(string, pattern, index)`: splits on matches of `pattern`,
 /// dropping empty pieces, and returns piece `index`.
 pub fn regex_split(input: &str, re: &Regex, index: usize) -> Option<String> {
-    re.split(input).filter(|s| !s.is_empty()).nth(index).map(str::to_string)
+    re.split(input)
+        .filter(|s| !s.is_empty())
+        .nth(index)
+        .map(str::to_string)
 }
 
 /// `regex_match(string, pattern, index)`: group `index` of the first match (0 is the whole match).
 pub fn regex_match(input: &str, re: &Regex, index: usize) -> Option<String> {
-    re.captures(input)?.get(index).map(|m| m.as_str().to_string())
+    re.captures(input)?
+        .get(index)
+        .map(|m| m.as_str().to_string())
 }
 
 /// `inet_aton(ip)`: a dotted IPv4 address as an integer.
 pub fn inet_aton(s: &str) -> Option<i64> {
-    s.trim().parse::<Ipv4Addr>().ok().map(|a| u32::from(a) as i64)
+    s.trim()
+        .parse::<Ipv4Addr>()
+        .ok()
+        .map(|a| u32::from(a) as i64)
 }
 
 /// `in_cidr_block(cidr, ip)`: whether `ip` lies in `cidr` (IPv4 or IPv6).
@@ -100,7 +112,11 @@ pub fn in_cidr_block(cidr: &str, ip: &str) -> Option<bool> {
             Some(u32::from(n) & mask == u32::from(i) & mask)
         }
         (IpAddr::V6(n), IpAddr::V6(i)) if len <= 128 => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             Some(u128::from(n) & mask == u128::from(i) & mask)
         }
         _ => Some(false),
@@ -145,16 +161,22 @@ pub fn register(conn: &Connection) -> Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
 
     conn.create_scalar_function("split", 3, det, |ctx| {
-        let (Some(s), Some(t)) = (text(ctx, 0)?, text(ctx, 1)?) else { return Ok(None) };
+        let (Some(s), Some(t)) = (text(ctx, 0)?, text(ctx, 1)?) else {
+            return Ok(None);
+        };
         Ok(split(&s, &t, index_arg(ctx, 2)?))
     })?;
     conn.create_scalar_function("regex_split", 3, det, |ctx| {
-        let Some(s) = text(ctx, 0)? else { return Ok(None) };
+        let Some(s) = text(ctx, 0)? else {
+            return Ok(None);
+        };
         let re = regex_arg(ctx, 1)?;
         Ok(regex_split(&s, &re, index_arg(ctx, 2)?))
     })?;
     conn.create_scalar_function("regex_match", 3, det, |ctx| {
-        let Some(s) = text(ctx, 0)? else { return Ok(None) };
+        let Some(s) = text(ctx, 0)? else {
+            return Ok(None);
+        };
         let re = regex_arg(ctx, 1)?;
         Ok(regex_match(&s, &re, index_arg(ctx, 2)?))
     })?;
@@ -169,7 +191,9 @@ pub fn register(conn: &Connection) -> Result<()> {
     })?;
     conn.create_scalar_function("concat_ws", -1, det, |ctx| {
         if ctx.len() < 2 {
-            return Err(user_error("concat_ws takes a separator and at least one value"));
+            return Err(user_error(
+                "concat_ws takes a separator and at least one value",
+            ));
         }
         let sep = text(ctx, 0)?.unwrap_or_default();
         let mut parts = Vec::new();
@@ -182,7 +206,9 @@ pub fn register(conn: &Connection) -> Result<()> {
     })?;
     for n in [2, 3] {
         conn.create_scalar_function("version_compare", n, det, |ctx| {
-            let (Some(a), Some(b)) = (text(ctx, 0)?, text(ctx, 1)?) else { return Ok(None) };
+            let (Some(a), Some(b)) = (text(ctx, 0)?, text(ctx, 1)?) else {
+                return Ok(None);
+            };
             let kind = if ctx.len() > 2 { text(ctx, 2)? } else { None };
             Ok(Some(ordering_int(version_compare(&a, &b, kind.as_deref()))))
         })?;
@@ -218,7 +244,9 @@ pub fn register(conn: &Connection) -> Result<()> {
         Ok(text(ctx, 0)?.and_then(|s| inet_aton(&s)))
     })?;
     conn.create_scalar_function("in_cidr_block", 2, det, |ctx| {
-        let (Some(c), Some(i)) = (text(ctx, 0)?, text(ctx, 1)?) else { return Ok(None) };
+        let (Some(c), Some(i)) = (text(ctx, 0)?, text(ctx, 1)?) else {
+            return Ok(None);
+        };
         Ok(in_cidr_block(&c, &i).map(i64::from))
     })?;
 

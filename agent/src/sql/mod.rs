@@ -64,10 +64,14 @@ impl Runtime {
         self.denied.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
     pub(crate) fn record_read(&self, table: &str) {
-        if let Some(list) = self.reads.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            if !list.iter().any(|t| t == table) {
-                list.push(table.to_string());
-            }
+        if let Some(list) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            && !list.iter().any(|t| t == table)
+        {
+            list.push(table.to_string());
         }
     }
     /// Keeps the first denial of a statement: it names what the user wrote
@@ -194,7 +198,8 @@ impl Engine {
 
     /// Runs one read-only statement and returns all its rows.
     pub fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
-        self.runtime.set_deadline(Some(Instant::now() + self.limits.time));
+        self.runtime
+            .set_deadline(Some(Instant::now() + self.limits.time));
         let result = self.run(sql);
         self.runtime.set_deadline(None);
         result
@@ -248,7 +253,9 @@ impl Engine {
         }
         match e {
             rusqlite::Error::MultipleStatement => SqlError::MultipleStatements,
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
                 SqlError::TimeLimit(self.limits.time)
             }
             rusqlite::Error::SqliteFailure(_, Some(msg)) => {

@@ -481,12 +481,20 @@ pub enum TableError {
         source: std::io::Error,
     },
     #[error("table {table}: {message}")]
-    Other { table: &'static str, message: String },
+    Other {
+        table: &'static str,
+        message: String,
+    },
     #[error("query stopped: it ran past its time limit")]
     TimeLimit,
 }
 
-fn not_supported_message(table: &str, platform: Platform, implemented: Platforms, osquery: Platforms) -> String {
+fn not_supported_message(
+    table: &str,
+    platform: Platform,
+    implemented: Platforms,
+    osquery: Platforms,
+) -> String {
     let osquery = if osquery.is_empty() {
         String::new()
     } else {
@@ -495,7 +503,9 @@ fn not_supported_message(table: &str, platform: Platform, implemented: Platforms
     if implemented.is_empty() {
         format!("table {table} is not implemented by Tend{osquery}")
     } else {
-        format!("table {table} is not available on {platform}: Tend implements it on {implemented}{osquery}")
+        format!(
+            "table {table} is not available on {platform}: Tend implements it on {implemented}{osquery}"
+        )
     }
 }
 
@@ -569,7 +579,8 @@ pub fn parse_osquery_int(s: &str) -> Option<i64> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (radix, digits) = if let Some(rest) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+    let (radix, digits) = if let Some(rest) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))
+    {
         (16, rest)
     } else if t.len() > 1 && t.starts_with('0') {
         (8, &t[1..])
@@ -629,12 +640,18 @@ mod tests {
             coerce(ColumnType::Integer, &Value::Text("7".into())),
             Value::Integer(7)
         );
-        assert_eq!(coerce(ColumnType::BigInt, &Value::Text("".into())), Value::Null);
+        assert_eq!(
+            coerce(ColumnType::BigInt, &Value::Text("".into())),
+            Value::Null
+        );
         assert_eq!(
             coerce(ColumnType::Double, &Value::Text("1.5".into())),
             Value::Real(1.5)
         );
-        assert_eq!(coerce(ColumnType::Double, &Value::Text("1.5x".into())), Value::Null);
+        assert_eq!(
+            coerce(ColumnType::Double, &Value::Text("1.5x".into())),
+            Value::Null
+        );
         assert_eq!(
             coerce(ColumnType::Text, &Value::Integer(3)),
             Value::Text("3".into())

@@ -13,17 +13,17 @@ use std::borrow::Cow;
 use std::ffi::{CStr, CString, c_int};
 use std::sync::Arc;
 
-use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, VTab, VTabConnection, VTabCursor,
-    sqlite3_vtab, sqlite3_vtab_cursor,
-};
 use rusqlite::Connection;
+use rusqlite::vtab::{
+    Context, Filters, IndexConstraintOp, IndexInfo, VTab, VTabConnection, VTabCursor, sqlite3_vtab,
+    sqlite3_vtab_cursor,
+};
 
 use super::Runtime;
 use super::schema::SpecColumn;
 use super::table::{
-    ColumnType, Constraint, Constraints, Op, Platforms, Row, ScanContext, TableDef,
-    TableError, coerce, flags,
+    ColumnType, Constraint, Constraints, Op, Platforms, Row, ScanContext, TableDef, TableError,
+    coerce, flags,
 };
 use crate::os::Machine;
 
@@ -82,7 +82,11 @@ impl TableBinding {
             .columns
             .iter()
             .map(|c| {
-                let hidden = if c.flags & flags::HIDDEN != 0 { " HIDDEN" } else { "" };
+                let hidden = if c.flags & flags::HIDDEN != 0 {
+                    " HIDDEN"
+                } else {
+                    ""
+                };
                 format!("\"{}\" {}{hidden}", c.name.replace('"', "\"\""), c.ty.sql())
             })
             .collect();
@@ -90,7 +94,9 @@ impl TableBinding {
     }
 
     fn required(&self) -> impl Iterator<Item = &BoundColumn> {
-        self.columns.iter().filter(|c| c.flags & flags::REQUIRED != 0)
+        self.columns
+            .iter()
+            .filter(|c| c.flags & flags::REQUIRED != 0)
     }
 
     fn scan(&self, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
@@ -240,11 +246,24 @@ pub(crate) struct TendCursor {
 }
 
 unsafe impl VTabCursor for TendCursor {
-    fn filter(&mut self, _idx_num: c_int, idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+    fn filter(
+        &mut self,
+        _idx_num: c_int,
+        idx_str: Option<&str>,
+        args: &Filters<'_>,
+    ) -> rusqlite::Result<()> {
         let mut constraints = Constraints::default();
-        for (n, part) in idx_str.unwrap_or("").split(';').filter(|p| !p.is_empty()).enumerate() {
+        for (n, part) in idx_str
+            .unwrap_or("")
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .enumerate()
+        {
             let (col, op) = part.split_at(part.len() - 1);
-            let (Ok(col), Some(op)) = (col.parse::<usize>(), op.chars().next().and_then(Op::from_code)) else {
+            let (Ok(col), Some(op)) = (
+                col.parse::<usize>(),
+                op.chars().next().and_then(Op::from_code),
+            ) else {
                 return Err(module_error(format!("bad plan {part:?}")));
             };
             let value: rusqlite::types::Value = args.get(n)?;

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use crate::os::FileKind;
-use crate::sql::table::{Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col};
+use crate::sql::table::{
+    Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
+};
 use crate::tables::util::paths::constrained_paths;
 
 pub static TABLE: TableDef = TableDef {
@@ -48,8 +50,13 @@ pub(crate) static COLUMNS: &[Column] = &[
     col::text("shortcut_run").on(Platforms::WINDOWS),
     col::text("shortcut_comment").on(Platforms::WINDOWS),
     col::text("bsd_flags").on(Platforms::MACOS),
-    col::integer("pid_with_namespace").hidden().additional().on(Platforms::LINUX),
-    col::text("mount_namespace_id").hidden().on(Platforms::LINUX),
+    col::integer("pid_with_namespace")
+        .hidden()
+        .additional()
+        .on(Platforms::LINUX),
+    col::text("mount_namespace_id")
+        .hidden()
+        .on(Platforms::LINUX),
 ];
 
 fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
@@ -73,15 +80,22 @@ fn stat_row(ctx: &ScanContext<'_>, path: &Path) -> Option<Row> {
     let link = fs.metadata(path, false).ok()?;
     let is_link = link.kind == FileKind::Symlink;
     // A dangling symlink still has a row, described by lstat.
-    let meta = if is_link { fs.metadata(path, true).unwrap_or(link.clone()) } else { link };
+    let meta = if is_link {
+        fs.metadata(path, true).unwrap_or(link.clone())
+    } else {
+        link
+    };
     let mut r = RowBuilder::new(COLUMNS);
     let text = path.to_string_lossy();
     r.set("path", text.as_ref());
-    let directory = path.parent().map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
+    let directory = path
+        .parent()
+        .map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
     r.set("directory", directory);
     r.set(
         "filename",
-        path.file_name().map_or_else(|| text.to_string(), |n| n.to_string_lossy().into_owned()),
+        path.file_name()
+            .map_or_else(|| text.to_string(), |n| n.to_string_lossy().into_owned()),
     );
     r.set("inode", meta.inode as i64);
     r.set("uid", i64::from(meta.uid));
@@ -97,10 +111,8 @@ fn stat_row(ctx: &ScanContext<'_>, path: &Path) -> Option<Row> {
     r.set("hard_links", meta.nlink as i64);
     r.set("symlink", i64::from(is_link));
     r.set("type", meta.kind.osquery_name());
-    if is_link {
-        if let Ok(target) = fs.canonicalize(path) {
-            r.set("symlink_target_path", target.to_string_lossy().into_owned());
-        }
+    if is_link && let Ok(target) = fs.canonicalize(path) {
+        r.set("symlink_target_path", target.to_string_lossy().into_owned());
     }
     Some(r.build())
 }

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use crate::sql::table::{Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col};
+use crate::sql::table::{
+    Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
+};
 
 pub static TABLE: TableDef = TableDef {
     name: "mounts",
@@ -35,7 +37,12 @@ pub fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -60,16 +67,14 @@ pub fn parse_line(line: &str) -> Option<(String, String, String, String)> {
 
 fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableError> {
     let m = ctx.machine;
-    let text = m
-        .fs
-        .read_string(Path::new("/proc/mounts"))
-        .map_err(|e| TableError::io("mounts", "reading /proc/mounts", e))?;
+    let text =
+        m.fs.read_string(Path::new("/proc/mounts"))
+            .map_err(|e| TableError::io("mounts", "reading /proc/mounts", e))?;
     let mut rows = Vec::new();
     for (device, path, fstype, flags) in text.lines().filter_map(parse_line) {
         let mut r = RowBuilder::new(COLUMNS);
         let alias = if device.starts_with('/') {
-            m.fs
-                .canonicalize(Path::new(&device))
+            m.fs.canonicalize(Path::new(&device))
                 .map_or_else(|_| device.clone(), |p| p.to_string_lossy().into_owned())
         } else {
             device.clone()
@@ -96,6 +101,9 @@ mod tests {
     #[test]
     fn parses_escaped_mount_points() {
         let (d, p, t, o) = parse_line("/dev/sdb1 /media/my\\040disk ext4 rw,relatime 0 0").unwrap();
-        assert_eq!((d.as_str(), p.as_str(), t.as_str(), o.as_str()), ("/dev/sdb1", "/media/my disk", "ext4", "rw,relatime"));
+        assert_eq!(
+            (d.as_str(), p.as_str(), t.as_str(), o.as_str()),
+            ("/dev/sdb1", "/media/my disk", "ext4", "rw,relatime")
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::UNIX_EPOCH;
 
-use crate::sql::table::{Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col};
+use crate::sql::table::{
+    Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
+};
 use crate::tables::util::Civil;
 
 pub static TABLE: TableDef = TableDef {

@@ -43,9 +43,7 @@ pub fn sql_like(pattern: &str, text: &str) -> bool {
             None => t.is_empty(),
             Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
             Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => {
-                !t.is_empty() && t[0].eq_ignore_ascii_case(c) && go(rest, &t[1..])
-            }
+            Some((c, rest)) => !t.is_empty() && t[0].eq_ignore_ascii_case(c) && go(rest, &t[1..]),
         }
     }
     // Collapse runs of % so the matcher stays linear in practice.
@@ -129,12 +127,21 @@ impl Civil {
     }
 
     pub fn weekday_name(&self) -> &'static str {
-        ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"][self.weekday as usize % 7]
+        [
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+        ][self.weekday as usize % 7]
     }
 
     pub fn month_abbrev(&self) -> &'static str {
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [(self.month as usize + 11) % 12]
+        [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][(self.month as usize + 11) % 12]
     }
 }
 

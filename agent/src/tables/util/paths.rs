@@ -31,7 +31,9 @@ pub fn expand_like(ctx: &ScanContext<'_>, pattern: &str) -> Result<Vec<PathBuf>,
         let mut next = Vec::new();
         for dir in &current {
             if seg.contains('%') || seg.contains('_') {
-                let Ok(entries) = fs.read_dir(dir) else { continue };
+                let Ok(entries) = fs.read_dir(dir) else {
+                    continue;
+                };
                 for e in entries {
                     if sql_like(seg, &e.name) && (is_last || is_dir(fs, &dir.join(&e.name))) {
                         next.push(dir.join(&e.name));
@@ -59,7 +61,9 @@ pub fn expand_like(ctx: &ScanContext<'_>, pattern: &str) -> Result<Vec<PathBuf>,
         // "/var/lo%%": entries of the parent whose names start with the last segment.
         let mut starts = Vec::new();
         for p in current {
-            let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else { continue };
+            let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+                continue;
+            };
             let prefix = format!("{}%", name.to_string_lossy());
             if let Ok(entries) = fs.read_dir(parent) {
                 for e in entries.into_iter().filter(|e| sql_like(&prefix, &e.name)) {
@@ -72,7 +76,9 @@ pub fn expand_like(ctx: &ScanContext<'_>, pattern: &str) -> Result<Vec<PathBuf>,
     };
     while let Some(dir) = stack.pop() {
         ctx.check_deadline()?;
-        let Ok(entries) = fs.read_dir(&dir) else { continue };
+        let Ok(entries) = fs.read_dir(&dir) else {
+            continue;
+        };
         for e in entries {
             let p = dir.join(&e.name);
             if e.kind == FileKind::Dir {
@@ -112,7 +118,11 @@ pub fn constrained_paths(
         let (deq, dlike) = constraints.eq_or_like(dcol);
         let mut dirs: Vec<PathBuf> = deq.iter().map(PathBuf::from).collect();
         for pattern in dlike {
-            dirs.extend(expand_like(ctx, &pattern)?.into_iter().filter(|p| is_dir(fs, p)));
+            dirs.extend(
+                expand_like(ctx, &pattern)?
+                    .into_iter()
+                    .filter(|p| is_dir(fs, p)),
+            );
         }
         for d in dirs {
             if let Ok(entries) = fs.read_dir(&d) {

@@ -27,7 +27,10 @@ fn segments(s: &str) -> Vec<&str> {
         }
         let digit = bytes[i].is_ascii_digit();
         let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() && bytes[i].is_ascii_digit() == digit {
+        while i < bytes.len()
+            && bytes[i].is_ascii_alphanumeric()
+            && bytes[i].is_ascii_digit() == digit
+        {
             i += 1;
         }
         out.push(&s[start..i]);
@@ -110,7 +113,10 @@ fn dpkg_part(a: &str, b: &str) -> Ordering {
         }
         let na = std::str::from_utf8(&a[si..i]).unwrap_or("");
         let nb = std::str::from_utf8(&b[sj..j]).unwrap_or("");
-        let o = compare_numeric(if na.is_empty() { "0" } else { na }, if nb.is_empty() { "0" } else { nb });
+        let o = compare_numeric(
+            if na.is_empty() { "0" } else { na },
+            if nb.is_empty() { "0" } else { nb },
+        );
         if o != Ordering::Equal {
             return o;
         }
@@ -149,7 +155,11 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let tb = b.get(j) == Some(&b'~');
         if ta || tb {
             if !(ta && tb) {
-                return if ta { Ordering::Less } else { Ordering::Greater };
+                return if ta {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
             }
             i += 1;
             j += 1;
@@ -166,7 +176,11 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
                 return Ordering::Greater;
             }
             if !(ca && cb) {
-                return if ca { Ordering::Greater } else { Ordering::Less };
+                return if ca {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                };
             }
             i += 1;
             j += 1;
@@ -178,7 +192,13 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let numeric = a[i].is_ascii_digit();
         let take = |s: &[u8], mut k: usize| {
             let start = k;
-            while k < s.len() && (if numeric { s[k].is_ascii_digit() } else { s[k].is_ascii_alphabetic() }) {
+            while k < s.len()
+                && (if numeric {
+                    s[k].is_ascii_digit()
+                } else {
+                    s[k].is_ascii_alphabetic()
+                })
+            {
                 k += 1;
             }
             (start, k)
@@ -186,11 +206,19 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let (s1, e1) = take(a, i);
         let (s2, e2) = take(b, j);
         if s2 == e2 {
-            return if numeric { Ordering::Greater } else { Ordering::Less };
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
         }
         let x = std::str::from_utf8(&a[s1..e1]).unwrap_or("");
         let y = std::str::from_utf8(&b[s2..e2]).unwrap_or("");
-        let o = if numeric { compare_numeric(x, y) } else { x.cmp(y) };
+        let o = if numeric {
+            compare_numeric(x, y)
+        } else {
+            x.cmp(y)
+        };
         if o != Ordering::Equal {
             return o;
         }
