@@ -47,6 +47,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         fs: recorder.clone(),
         commands: recorder.clone(),
         host: recorder.clone(),
+        registry: recorder.clone(),
+        wmi: recorder.clone(),
     };
     let engine = Engine::new(machine).context("opening the SQL engine")?;
     let outcomes = checks::evaluate_all(&engine, &policy);

@@ -3,7 +3,8 @@
 //! Every table reads the machine through a [`Machine`]: a filesystem ([`Fs`]),
 //! a command runner ([`Commands`]) and the few facts that are neither files nor
 //! commands ([`Host`]: the clock, `statfs`, network interfaces, `uname`,
-//! extended attributes). Each trait has two implementations:
+//! extended attributes), and on Windows the registry and WMI
+//! ([`windows::Registry`], [`windows::Wmi`]). Each trait has two implementations:
 //!
 //! - [`real`]: this machine, through std and libc.
 //! - [`snapshot`]: a recording of a machine, a directory tree plus
@@ -14,7 +15,10 @@
 //!   Windows or macOS machine).
 
 pub mod real;
+#[cfg(windows)]
+mod real_windows;
 pub mod snapshot;
+pub mod windows;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -216,17 +220,29 @@ pub struct Machine {
     pub fs: Arc<dyn Fs>,
     pub commands: Arc<dyn Commands>,
     pub host: Arc<dyn Host>,
+    pub registry: Arc<dyn windows::Registry>,
+    pub wmi: Arc<dyn windows::Wmi>,
 }
 
 impl Machine {
     /// This machine.
     pub fn real() -> Machine {
         let real = Arc::new(real::RealMachine);
+        #[cfg(windows)]
+        let (registry, wmi): (Arc<dyn windows::Registry>, Arc<dyn windows::Wmi>) = (
+            Arc::new(real_windows::RealRegistry),
+            Arc::new(real_windows::RealWmi::default()),
+        );
+        #[cfg(not(windows))]
+        let (registry, wmi): (Arc<dyn windows::Registry>, Arc<dyn windows::Wmi>) =
+            (Arc::new(windows::NoWindows), Arc::new(windows::NoWindows));
         Machine {
             platform: Platform::current(),
             fs: real.clone(),
             commands: real.clone(),
             host: real,
+            registry,
+            wmi,
         }
     }
 
@@ -237,7 +253,9 @@ impl Machine {
             platform: snap.platform(),
             fs: snap.clone(),
             commands: snap.clone(),
-            host: snap,
+            host: snap.clone(),
+            registry: snap.clone(),
+            wmi: snap,
         })
     }
 }

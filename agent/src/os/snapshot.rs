@@ -28,6 +28,7 @@ use super::{
     CommandOutput, Commands, DirEntry, FileKind, FileMeta, Fs, Host, InterfaceAddress, StatFs,
     Uname,
 };
+use super::windows::{RecordedKey, Registry, Wmi};
 use crate::sql::table::Platform;
 
 /// The format version this build writes and reads.
@@ -103,9 +104,12 @@ pub struct SnapshotData {
     /// Extended attributes: name and base64 value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub xattrs: BTreeMap<String, Vec<(String, String)>>,
-    /// Non-file sources of other platforms' tables (registry, WMI, ...), by name.
+    /// Registry keys by full path (`HKEY_LOCAL_MACHINE\\SOFTWARE\\...`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub sources: BTreeMap<String, serde_json::Value>,
+    pub registry: BTreeMap<String, RecordedKey>,
+    /// WMI results: namespace → WQL query → rows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wmi: BTreeMap<String, BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>>,
 }
 
 fn default_format() -> u32 {
@@ -345,10 +349,42 @@ impl Host for Snapshot {
     }
 }
 
+/// Registry paths compare without regard to case, as Windows compares them.
+fn registry_lookup<'a>(map: &'a BTreeMap<String, RecordedKey>, path: &str) -> Option<&'a RecordedKey> {
+    map.get(path).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(path))
+            .map(|(_, v)| v)
+    })
+}
+
+impl Registry for Snapshot {
+    fn key(&self, path: &str) -> io::Result<RecordedKey> {
+        registry_lookup(&self.data.registry, path)
+            .cloned()
+            .ok_or_else(|| not_found(Path::new(path), "registry key"))
+    }
+}
+
+impl Wmi for Snapshot {
+    fn query(&self, namespace: &str, wql: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        self.data
+            .wmi
+            .iter()
+            .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
+            .and_then(|(_, queries)| queries.get(wql))
+            .cloned()
+            .ok_or_else(|| not_found(Path::new(wql), "WMI query"))
+    }
+}
+
 /// Wraps this machine and records everything the tables read, to be written
 /// as a snapshot directory by [`Recorder::finish`].
 pub struct Recorder {
     dir: PathBuf,
+    /// This machine's registry and WMI (present on Windows only).
+    registry: std::sync::Arc<dyn Registry>,
+    wmi: std::sync::Arc<dyn Wmi>,
     data: Mutex<SnapshotData>,
     copy_errors: Mutex<Vec<String>>,
 }
@@ -372,8 +408,11 @@ impl Recorder {
             timezone: Some(real.local_offset()),
             ..SnapshotData::default()
         };
+        let this = super::Machine::real();
         Ok(Recorder {
             dir: dir.to_path_buf(),
+            registry: this.registry,
+            wmi: this.wmi,
             data: Mutex::new(data),
             copy_errors: Mutex::new(Vec::new()),
         })
@@ -498,5 +537,26 @@ impl Host for Recorder {
             .collect();
         self.with(|d| d.xattrs.insert(key(path), enc));
         Ok(list)
+    }
+}
+
+impl Registry for Recorder {
+    fn key(&self, path: &str) -> io::Result<RecordedKey> {
+        let key = self.registry.key(path)?;
+        self.with(|d| d.registry.insert(path.to_string(), key.clone()));
+        Ok(key)
+    }
+}
+
+impl Wmi for Recorder {
+    fn query(&self, namespace: &str, wql: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let rows = self.wmi.query(namespace, wql)?;
+        self.with(|d| {
+            d.wmi
+                .entry(namespace.to_string())
+                .or_default()
+                .insert(wql.to_string(), rows.clone())
+        });
+        Ok(rows)
     }
 }

@@ -269,3 +269,79 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(limits: Limits) -> Engine {
+        Engine::with_limits(Machine::real(), limits).unwrap()
+    }
+
+    #[test]
+    fn a_runaway_query_stops_at_its_time_limit_and_the_engine_goes_on() {
+        let e = engine(Limits {
+            time: Duration::from_millis(100),
+            rows: 10,
+        });
+        let started = Instant::now();
+        let err = e
+            .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+            .unwrap_err();
+        assert!(matches!(err, SqlError::TimeLimit(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.query("SELECT 1 AS one").unwrap().rows.len(), 1);
+    }
+
+    #[test]
+    fn the_row_limit_holds() {
+        let e = engine(Limits {
+            time: Duration::from_secs(5),
+            rows: 10,
+        });
+        let err = e
+            .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 11) SELECT x FROM c")
+            .unwrap_err();
+        assert!(matches!(err, SqlError::RowLimit(10)), "{err}");
+        assert_eq!(
+            e.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10) SELECT x FROM c")
+                .unwrap()
+                .rows
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn denials_name_what_was_refused() {
+        let e = engine(Limits::default());
+        let cases = [
+            ("INSERT INTO mounts(path) VALUES ('x')", "INSERT into mounts is not allowed"),
+            ("ATTACH DATABASE ':memory:' AS x", "ATTACH is not allowed"),
+            ("CREATE TEMP VIEW v AS SELECT 1", "TEMP"),
+            ("PRAGMA journal_mode = WAL", "PRAGMA journal_mode is not allowed"),
+            ("SELECT load_extension('x')", "load_extension"),
+            ("BEGIN", "transactions are not allowed"),
+        ];
+        for (sql, want) in cases {
+            let err = e.query(sql).unwrap_err().to_string();
+            assert!(err.contains(want), "{sql}: {err}");
+        }
+        // Reading the schema is fine.
+        assert!(!e.query("PRAGMA table_info('mounts')").unwrap().rows.is_empty());
+    }
+
+    #[test]
+    fn pushed_down_constraints_reach_the_table() {
+        let e = engine(Limits::default());
+        let r = e
+            .query("SELECT path, type FROM file WHERE path IN ('/', '/proc') ORDER BY path")
+            .unwrap();
+        assert_eq!(r.rows.len(), 2);
+        assert_eq!(r.get(0, "type"), Some(&Value::Text("directory".into())));
+        let like = e
+            .query("SELECT count(*) AS n FROM file WHERE path LIKE '/proc/self/%'")
+            .unwrap();
+        assert!(matches!(like.get(0, "n"), Some(Value::Integer(n)) if *n > 5));
+    }
+}
