@@ -9,7 +9,11 @@ what=${1:-run}
 packages=(gcc pkg-config libaugeas0 augeas-lenses libmagic1)
 if [ "$what" = test ]; then
   # Live-machine table tests read these tools' output.
-  packages+=(iptables dmsetup file hyperfine)
+  packages+=(iptables dmsetup file hyperfine augeas-tools)
+  # The stock minisign tool signs a policy as an admin would (policy_fetch test).
+  packages+=(minisign)
+  # The Windows build (mingw) and its tests (Wine); pip for zig (Apple type-checks).
+  packages+=(gcc-mingw-w64-x86-64 wine wine64 python3-pip)
 fi
 
 missing=()
@@ -30,4 +34,11 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if [ "$what" = test ]; then
   rustup component add clippy rustfmt >/dev/null 2>&1 || true
+  rustup target add x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin >/dev/null
+  # zig compiles the C parts (bundled SQLite) for the Apple targets.
+  if ! python3 -c 'import ziglang' >/dev/null 2>&1; then
+    python3 -m pip install --quiet ziglang==0.17.1 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages ziglang==0.17.1
+  fi
+  command -v cargo-zigbuild >/dev/null 2>&1 || cargo install --locked --quiet cargo-zigbuild@0.24.1
 fi

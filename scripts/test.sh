@@ -20,5 +20,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== tend policy lint policies/default.json"
 cargo build --locked -p tend
 "$CARGO_TARGET_DIR/debug/tend" policy lint policies/default.json
+echo "== augeas lens tests"
+augparse -I agent/lenses agent/lenses/tests/test_tend_extra.aug
 echo "== cargo test"
 cargo test --locked --workspace --all-targets

@@ -5,8 +5,11 @@ Module: Tend_extra
 Author: the Tend authors
 
 About: Reference
-  The files are written in shell-variable syntax, so this module reuses
-  augeas' own <Shellvars.lns> and only adds a transform naming them.
+  The files are KEY=value lines with comments, so this module reuses
+  augeas' own <Simplevars.lns> and only adds a transform naming them.
+  Simplevars gives ufw.conf the same tree as Shellvars (one node per
+  variable, #comment nodes) and compiles in a tenth of the time, which is
+  most of the cost of the Linux firewall check.
 
 About: Files
   /etc/ufw/ufw.conf - ufw's settings (ENABLED, LOGLEVEL). /etc/default/ufw
@@ -21,8 +24,8 @@ module Tend_extra =
   autoload xfm
 
 (* View: lns
-   The Shellvars lens: KEY=value lines, comments and blank lines. *)
-let lns = Shellvars.lns
+   The Simplevars lens: KEY=value lines, comments and blank lines. *)
+let lns = Simplevars.lns
 
 (* View: filter
    The files this module maps. *)

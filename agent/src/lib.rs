@@ -9,11 +9,14 @@
 //! - [`tables`]: osquery's tables, one file each.
 //! - [`os`]: OS access behind small traits, real and recorded.
 //! - [`checks`]: a check's query → passed / failed / error / not applicable.
-//! - [`policy`]: the policy file: model, parsing, lint, the built-in default.
+//! - [`policy`]: the policy file: model, parsing, lint, the built-in default,
+//!   and its distribution: HTTPS fetch, minisign signature, cache.
+//! - [`config`]: the agent's config (`agent.toml`, MDM-managed places), merged with provenance.
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod os;
 pub mod policy;
 pub mod sql;

@@ -1,8 +1,13 @@
 //! Helpers for Tend's end-to-end tests: find the `tend` binary that cargo
-//! built for this test run, run it, and locate the recorded machines.
+//! built for this test run, run it, and locate the recorded machines; and,
+//! for the policy-fetch tests, an HTTPS server on loopback ([`https`]) and
+//! minisign keys ([`signing`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub mod https;
+pub mod signing;
 
 /// The `tend` binary of this build (`target/<profile>/tend`).
 ///

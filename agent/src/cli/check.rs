@@ -1,19 +1,22 @@
 //! `tend check`: evaluate a policy and show what to fix.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
 use super::{Target, read_input};
 use crate::checks::{self, Outcome, Status};
+use crate::policy::manager::{PolicyManager, PolicyOrigin};
 use crate::policy::{self, Policy};
 use crate::sql::Engine;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy to evaluate (default: the built-in policy). `-` reads standard input.
+    /// The policy to evaluate (default: the policy in force: the last good
+    /// one fetched from the configured policy URL, or the built-in policy).
+    /// `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     #[command(flatten)]
@@ -32,18 +35,30 @@ pub enum CheckFormat {
     Json,
 }
 
-pub fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Policy> {
-    match path {
-        None => Ok(policy::default_policy()),
-        Some(p) => {
-            let text = read_input(p)?;
-            Ok(Policy::parse(&text, &p.display().to_string())?)
-        }
+/// The policy to evaluate, and where it came from: `--policy FILE`; else the
+/// policy in force. With no agent config anywhere that is the built-in
+/// policy, as it always was; with one, the cached last good policy when the
+/// config names a policy URL (re-verified), or the built-in policy when the
+/// config allows it ([`PolicyManager::active`]).
+pub fn load_policy(
+    path: Option<&PathBuf>,
+    config: Option<&Path>,
+) -> anyhow::Result<(Policy, String)> {
+    if let Some(p) = path {
+        let text = read_input(p)?;
+        let name = p.display().to_string();
+        return Ok((Policy::parse(&text, &name)?, name));
     }
+    let loaded = super::load_config(config)?;
+    if !loaded.found_any() {
+        return Ok((policy::default_policy(), PolicyOrigin::BuiltIn.to_string()));
+    }
+    let (policy, origin) = PolicyManager::new(&loaded.config).active()?;
+    Ok((policy, origin.to_string()))
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut policy = load_policy(args.policy.as_ref())?;
+pub fn run(args: Args, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (mut policy, source) = load_policy(args.policy.as_ref(), config)?;
     if !args.only.is_empty() {
         for id in &args.only {
             if policy.check(id).is_none() {
@@ -59,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         CheckFormat::Json => {
             let doc = serde_json::json!({
                 "platform": engine.machine().platform.policy_key(),
-                "policy": { "name": policy.name, "serial": policy.serial },
+                "policy": { "name": policy.name, "serial": policy.serial, "source": source },
                 "checks": outcomes,
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -5,6 +5,7 @@
 //! adds context (which file, which check) and `main` prints the chain.
 
 mod check;
+mod config_cmd;
 pub mod output;
 mod policy_cmd;
 mod query;
@@ -31,6 +32,11 @@ pub struct Cli {
     /// Log more (-v: debug, -vv: trace). TEND_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Read the agent config from FILE instead of the places MDM manages
+    /// (/etc/tend/agent.toml and agent.d/ on Linux, managed preferences on
+    /// macOS, HKLM\SOFTWARE\Policies\Tend on Windows).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,7 +54,12 @@ enum Command {
     Shell(shell::Args),
     /// List tables and their columns, with where osquery and Tend have them.
     Schema(schema::Args),
-    /// Work with policy files.
+    /// Show the agent's configuration and where each value comes from.
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::Command,
+    },
+    /// Work with policies: lint, fetch, show, verify.
     Policy {
         #[command(subcommand)]
         command: policy_cmd::Command,
@@ -77,6 +88,17 @@ impl Target {
                 .with_context(|| format!("cannot open the recording {}", dir.display())),
         }
     }
+}
+
+/// The agent config: `--config FILE`, or the places MDM manages on this OS.
+fn load_config(path: Option<&Path>) -> anyhow::Result<crate::config::LoadedConfig> {
+    use crate::config::{LoadedConfig, Places};
+    let places = match path {
+        Some(p) => Places::file(p),
+        None => Places::managed(crate::sql::table::Platform::current()),
+    };
+    let machine = Machine::real();
+    LoadedConfig::load(&places, machine.registry.as_ref()).context("reading the agent config")
 }
 
 /// Reads a file given on the command line, `-` meaning standard input.
@@ -110,13 +132,15 @@ fn init_logging(verbose: u8) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let config = cli.config.as_deref();
     let result = match cli.command {
-        Command::Check(a) => check::run(a),
+        Command::Check(a) => check::run(a, config),
         Command::Query(a) => query::run(a),
         Command::Shell(a) => shell::run(a),
         Command::Schema(a) => schema::run(a),
-        Command::Policy { command } => policy_cmd::run(command),
-        Command::Snapshot { command } => snapshot::run(command),
+        Command::Config { command } => config_cmd::run(command, config),
+        Command::Policy { command } => policy_cmd::run(command, config),
+        Command::Snapshot { command } => snapshot::run(command, config),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,6 @@
 //! `tend snapshot`: record this machine for replay with `--snapshot`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,7 +21,8 @@ pub enum Command {
     Create {
         /// Where to write the recording (created if missing).
         dir: PathBuf,
-        /// The policy whose checks to record (default: the built-in policy).
+        /// The policy whose checks to record (default: the policy in force,
+        /// as `tend check` chooses it).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// Also record what this query reads (repeatable).
@@ -33,14 +34,14 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let Command::Create {
         dir,
         policy,
         queries,
         description,
     } = cmd;
-    let policy = load_policy(policy.as_ref())?;
+    let (policy, _) = load_policy(policy.as_ref(), config)?;
     let recorder = Arc::new(Recorder::new(&dir, Platform::current())?);
     let machine = Machine {
         platform: Platform::current(),

@@ -24,11 +24,11 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::real::RealMachine;
+use super::windows::{RecordedKey, Registry, Wmi};
 use super::{
     CommandOutput, Commands, DirEntry, FileKind, FileMeta, Fs, Host, InterfaceAddress, StatFs,
     Uname,
 };
-use super::windows::{RecordedKey, Registry, Wmi};
 use crate::sql::table::Platform;
 
 /// The format version this build writes and reads.
@@ -116,8 +116,16 @@ fn default_format() -> u32 {
     FORMAT
 }
 
+/// The key of a path in `snapshot.json`. A path of a Unix machine is keyed with
+/// `/` even when the recording is replayed on Windows, where `Path::join`
+/// inserts `\\`.
 fn key(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    let s = path.to_string_lossy();
+    if s.starts_with('/') && s.contains('\\') {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// `/etc/x` under `root`, refusing `..` that would leave it.
@@ -350,7 +358,10 @@ impl Host for Snapshot {
 }
 
 /// Registry paths compare without regard to case, as Windows compares them.
-fn registry_lookup<'a>(map: &'a BTreeMap<String, RecordedKey>, path: &str) -> Option<&'a RecordedKey> {
+fn registry_lookup<'a>(
+    map: &'a BTreeMap<String, RecordedKey>,
+    path: &str,
+) -> Option<&'a RecordedKey> {
     map.get(path).or_else(|| {
         map.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(path))
@@ -367,7 +378,11 @@ impl Registry for Snapshot {
 }
 
 impl Wmi for Snapshot {
-    fn query(&self, namespace: &str, wql: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    fn query(
+        &self,
+        namespace: &str,
+        wql: &str,
+    ) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         self.data
             .wmi
             .iter()
@@ -549,7 +564,11 @@ impl Registry for Recorder {
 }
 
 impl Wmi for Recorder {
-    fn query(&self, namespace: &str, wql: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    fn query(
+        &self,
+        namespace: &str,
+        wql: &str,
+    ) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         let rows = self.wmi.query(namespace, wql)?;
         self.with(|d| {
             d.wmi

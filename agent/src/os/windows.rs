@@ -110,7 +110,11 @@ pub trait Registry: Send + Sync {
 
 /// WMI: a WQL query in a namespace, each row an object of property → value.
 pub trait Wmi: Send + Sync {
-    fn query(&self, namespace: &str, wql: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>>;
+    fn query(
+        &self,
+        namespace: &str,
+        wql: &str,
+    ) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>>;
 }
 
 /// The registry and WMI where there are none (Linux, macOS).
@@ -130,7 +134,11 @@ impl Registry for NoWindows {
 }
 
 impl Wmi for NoWindows {
-    fn query(&self, _: &str, _: &str) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    fn query(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         Err(unsupported("WMI"))
     }
 }
@@ -149,9 +157,14 @@ mod hex_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ',').collect();
-        if s.len() % 2 != 0 {
-            return Err(serde::de::Error::custom("hex data must have an even number of digits"));
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        if !s.len().is_multiple_of(2) {
+            return Err(serde::de::Error::custom(
+                "hex data must have an even number of digits",
+            ));
         }
         (0..s.len())
             .step_by(2)

@@ -5,9 +5,21 @@
 //! the JSON path, line and column of the problem ([`Policy::parse`]), the
 //! authoring check `tend policy lint` runs ([`lint`]), and the default policy
 //! compiled into the binary ([`default_policy`]).
+//!
+//! Distribution (DESIGN.md, "Security"): [`fetch`] gets the policy and its
+//! minisign signature over HTTPS, [`signature`] verifies it against the
+//! trusted keys, [`accept`] decides whether it may replace the policy in
+//! force (signature, schema, serial), [`store`] keeps the last good one on
+//! disk, and [`manager`] ties them together for the CLI and the daemon.
 
+pub mod accept;
+pub mod fetch;
+pub mod fuzzing;
 pub mod lint;
 mod locate;
+pub mod manager;
+pub mod signature;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -34,9 +34,10 @@ fn decide(ctx: &AuthContext<'_>) -> Result<(), String> {
                 Ok(())
             }
         }
-        AuthAction::Pragma { pragma_name, .. } if READ_PRAGMAS
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        AuthAction::Pragma { pragma_name, .. }
+            if READ_PRAGMAS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
         {
             Ok(())
         }

@@ -316,10 +316,16 @@ mod tests {
     fn denials_name_what_was_refused() {
         let e = engine(Limits::default());
         let cases = [
-            ("INSERT INTO mounts(path) VALUES ('x')", "INSERT into mounts is not allowed"),
+            (
+                "INSERT INTO mounts(path) VALUES ('x')",
+                "INSERT into mounts is not allowed",
+            ),
             ("ATTACH DATABASE ':memory:' AS x", "ATTACH is not allowed"),
             ("CREATE TEMP VIEW v AS SELECT 1", "TEMP"),
-            ("PRAGMA journal_mode = WAL", "PRAGMA journal_mode is not allowed"),
+            (
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA journal_mode is not allowed",
+            ),
             ("SELECT load_extension('x')", "load_extension"),
             ("BEGIN", "transactions are not allowed"),
         ];
@@ -328,7 +334,12 @@ mod tests {
             assert!(err.contains(want), "{sql}: {err}");
         }
         // Reading the schema is fine.
-        assert!(!e.query("PRAGMA table_info('mounts')").unwrap().rows.is_empty());
+        assert!(
+            !e.query("PRAGMA table_info('mounts')")
+                .unwrap()
+                .rows
+                .is_empty()
+        );
     }
 
     #[test]

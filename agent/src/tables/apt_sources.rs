@@ -274,6 +274,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn one_line_entries() {
@@ -334,11 +335,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_debian() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/apt_sources"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("apt_sources")).unwrap();
         let res = engine.query("SELECT * FROM apt_sources").unwrap();
         let names: Vec<String> = res
             .rows

@@ -14,18 +14,30 @@
 //! recording, the recording's `root/` directory, through
 //! [`Fs::host_path`](crate::os::Fs::host_path)) with `AUG_NO_LOAD`, and then
 //!
-//! - `path = ...` or `path LIKE ...`: only those files are loaded
-//!   (`aug_load_file`), after reading them through the machine seam so a
-//!   recording captures them; the rows are the file's node and every node
-//!   below it (`/files<path>` and `/files<path>//*`, osquery's patterns). A
-//!   directory's node holds every file below it, so a directory is answered
-//!   from a full load;
+//! - `path = ...` or `path LIKE ...`: only those files are loaded, after
+//!   reading them through the machine seam so a recording captures them; the
+//!   rows are the file's node and every node below it (`/files<path>` and
+//!   `/files<path>//*`, osquery's patterns). A file that does not exist has
+//!   no rows, and augeas is not even opened. A directory's node holds every
+//!   file below it, so a directory is answered from a full load;
 //! - `node = ...`: the file is worked out from the node (the longest
 //!   `/files/...` prefix that is a regular file) and loaded alone; the node
-//!   expression is matched as given. When no file can be worked out (a
-//!   wildcard, a predicate), everything is loaded;
+//!   expression is matched as given. A node below a path that does not exist
+//!   has no rows; when no file can be worked out (a wildcard, a predicate, a
+//!   directory), everything is loaded;
 //! - no constraint: everything is loaded (`aug_load`) and `/files//*` is
 //!   listed, as osquery does.
+//!
+//! Loading a few files does not pay for augeas' module autoload, which
+//! compiles every lens on the load path (~0.4 s) to learn what each maps:
+//! [`lenses`] works out each module's autoload transform from the lens
+//! sources once per process, augeas is opened with `AUG_NO_MODL_AUTOLOAD`,
+//! and each file is handed the one lens that maps it (`aug_transform`, then
+//! `aug_load`), so only that lens's modules are compiled (~5 ms for `Hosts`,
+//! ~50 ms for `Shellvars`). A file no lens maps has no rows. When the index
+//! cannot tell (several lenses map the file, or a module's transform could not
+//! be read) or augeas rejects the lens, the file is loaded as before: a full
+//! autoload and `aug_load_file`, which takes the first transform that maps it.
 //!
 //! After a full load the files that produced rows are read through the
 //! machine seam, so that a recording captures them as well.
@@ -51,6 +63,10 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 use crate::tables::util::paths::constrained_paths;
+
+mod lenses;
+
+use lenses::Lookup;
 
 pub static TABLE: TableDef = TableDef {
     name: "augeas",
@@ -86,19 +102,23 @@ pub fn lens_dir() -> Option<PathBuf> {
     candidates.into_iter().find(|d| d.is_dir())
 }
 
-fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
-    let fs = ctx.machine.fs.as_ref();
-    let root = fs.host_path(Path::new("/")).ok_or_else(|| {
-        TableError::other(
-            TABLE_NAME,
-            "this machine's files cannot be opened by libaugeas",
-        )
-    })?;
-    let api = ffi::api().map_err(|e| TableError::other(TABLE_NAME, e))?;
-    let aug = ffi::Augeas::open(api, &root, lens_dir().as_deref())
-        .map_err(|e| TableError::other(TABLE_NAME, format!("initializing augeas: {e}")))?;
+/// What a query needs loaded.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Nothing it names exists: no rows, and augeas is not opened.
+    Nothing,
+    /// These files, which exist and are not directories.
+    Files(Vec<PathBuf>),
+    /// Everything the lenses map.
+    All,
+}
 
-    // What to load, and which nodes to list.
+/// What to load, and the node expressions to list (joined with `|`).
+fn plan(
+    ctx: &ScanContext<'_>,
+    constraints: &Constraints,
+) -> Result<(Plan, BTreeSet<String>), TableError> {
+    let fs = ctx.machine.fs.as_ref();
     let mut files: Vec<PathBuf> = Vec::new();
     let mut patterns: BTreeSet<String> = BTreeSet::new();
     let mut load_all = false;
@@ -106,19 +126,19 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         let text = path.to_string_lossy();
         patterns.insert(format!("/files{text}"));
         patterns.insert(format!("/files{text}//*"));
-        // A directory's node holds the files below it: load them all.
-        if fs
-            .metadata(&path, true)
-            .is_ok_and(|m| m.kind == FileKind::Dir)
-        {
-            load_all = true;
+        match fs.metadata(&path, true) {
+            // A directory's node holds the files below it: load them all.
+            Ok(m) if m.kind == FileKind::Dir => load_all = true,
+            Ok(_) => files.push(path),
+            // A file that is not there has no nodes.
+            Err(_) => {}
         }
-        files.push(path);
     }
     for node in constraints.eq("node") {
         match file_of_node(ctx, &node) {
-            Some(file) => files.push(file),
-            None => load_all = true,
+            NodeFile::File(file) => files.push(file),
+            NodeFile::Missing => {}
+            NodeFile::Unknown => load_all = true,
         }
         patterns.insert(node);
     }
@@ -126,19 +146,69 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         load_all = true;
         patterns.insert("/files//*".to_string());
     }
-
-    ctx.check_deadline()?;
-    if load_all {
-        aug.load()
-            .map_err(|e| TableError::other(TABLE_NAME, format!("loading files: {e}")))?;
+    files.sort();
+    files.dedup();
+    let plan = if load_all {
+        Plan::All
+    } else if files.is_empty() {
+        Plan::Nothing
     } else {
-        for file in &files {
-            // Read through the seam first, so that a recording holds the file.
-            let _ = fs.read(file);
-            // A file no lens maps has no rows; that is not an error.
-            let _ = aug.load_file(file);
-        }
+        Plan::Files(files)
+    };
+    Ok((plan, patterns))
+}
+
+fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    let fs = ctx.machine.fs.as_ref();
+    let (plan, patterns) = plan(ctx, constraints)?;
+    let files = match plan {
+        Plan::Nothing => return Ok(Vec::new()),
+        Plan::Files(files) => Some(files),
+        Plan::All => None,
+    };
+    let load_all = files.is_none();
+    let root = fs.host_path(Path::new("/")).ok_or_else(|| {
+        TableError::other(
+            TABLE_NAME,
+            "this machine's files cannot be opened by libaugeas",
+        )
+    })?;
+    let lens_dir = lens_dir();
+    let lens_dir = lens_dir.as_deref();
+
+    // Read through the seam first, so that a recording holds the files.
+    for file in files.iter().flatten() {
+        let _ = fs.read(file);
     }
+    ctx.check_deadline()?;
+    let targeted = match &files {
+        Some(files) => {
+            load_targeted(&root, lens_dir, files).map_err(|e| TableError::other(TABLE_NAME, e))?
+        }
+        None => Targeted::Fallback,
+    };
+    let aug = match targeted {
+        Targeted::Loaded(aug) => aug,
+        Targeted::NoLens => return Ok(Vec::new()),
+        Targeted::Fallback => {
+            let api = ffi::api().map_err(|e| TableError::other(TABLE_NAME, e))?;
+            let aug = ffi::Augeas::open(api, &root, lens_dir, true)
+                .map_err(|e| TableError::other(TABLE_NAME, format!("initializing augeas: {e}")))?;
+            ctx.check_deadline()?;
+            match &files {
+                None => aug
+                    .load()
+                    .map_err(|e| TableError::other(TABLE_NAME, format!("loading files: {e}")))?,
+                Some(files) => {
+                    for file in files {
+                        // A file no lens maps has no rows; that is not an error.
+                        let _ = aug.load_file(file);
+                    }
+                }
+            }
+            aug
+        }
+    };
     ctx.check_deadline()?;
 
     let expr = patterns.into_iter().collect::<Vec<_>>().join("|");
@@ -173,26 +243,131 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
     Ok(rows)
 }
 
-/// The file an augeas node lies in: the longest `/files/...` prefix of it
-/// that is a regular file on the machine. `None` for expressions (wildcards,
-/// predicates, variables) and nodes outside `/files`.
-fn file_of_node(ctx: &ScanContext<'_>, node: &str) -> Option<PathBuf> {
-    let rest = node.strip_prefix("/files/")?;
-    if rest.contains(['*', '[', ']', '$', '|', '(', ')']) {
-        return None;
+/// How loading only the lenses some files need went.
+enum Targeted {
+    /// The files are loaded.
+    Loaded(ffi::Augeas),
+    /// No lens maps any of them: they have no nodes.
+    NoLens,
+    /// The index cannot tell, or augeas rejected the lens: load the usual way.
+    Fallback,
+}
+
+/// Opens augeas without its module autoload and maps each file with the one
+/// lens that the [`lenses`] index says maps it. libaugeas is not even loaded
+/// when no lens maps any of the files.
+fn load_targeted(
+    root: &Path,
+    lens_dir: Option<&Path>,
+    files: &[PathBuf],
+) -> Result<Targeted, String> {
+    let index = lenses::index(lens_dir);
+    let mut plan: Vec<(&str, &Path)> = Vec::new();
+    for file in files {
+        let text = file.to_string_lossy();
+        match index.lookup(&text) {
+            Lookup::One(t) => plan.push((&t.lens, file)),
+            Lookup::Unmapped => {
+                tracing::debug!(file = %text, "augeas: no lens maps this file");
+            }
+            Lookup::Ambiguous(ts) => {
+                let modules: Vec<&str> = ts.iter().map(|t| t.module.as_str()).collect();
+                tracing::debug!(
+                    file = %text,
+                    ?modules,
+                    "augeas: several lenses map this file; loading every lens"
+                );
+                return Ok(Targeted::Fallback);
+            }
+            Lookup::Unknown => {
+                tracing::debug!(
+                    file = %text,
+                    unresolved = ?index.unresolved,
+                    search_path = ?index.search_path,
+                    standard_lenses = index.has_standard,
+                    "augeas: the lens index is incomplete and has no lens for this file; \
+                     loading every lens"
+                );
+                return Ok(Targeted::Fallback);
+            }
+        }
+    }
+    if plan.is_empty() {
+        return Ok(Targeted::NoLens);
+    }
+    let api = ffi::api()?;
+    let aug = ffi::Augeas::open(api, root, lens_dir, false)
+        .map_err(|e| format!("initializing augeas: {e}"))?;
+    for (lens, file) in plan {
+        aug.transform(lens, &glob_escape(&file.to_string_lossy()))
+            .map_err(|e| format!("mapping {} with {lens}: {e}", file.display()))?;
+    }
+    aug.load().map_err(|e| format!("loading files: {e}"))?;
+    // A lens augeas cannot find or compile is reported on its transform.
+    let errors = aug
+        .nodes("/augeas/load/*/error")
+        .map_err(|e| format!("reading augeas' load errors: {e}"))?;
+    if !errors.is_empty() {
+        let errors: Vec<String> = errors
+            .into_iter()
+            .map(|n| format!("{}: {}", n.node, n.value.unwrap_or_default()))
+            .collect();
+        tracing::debug!(
+            ?errors,
+            "augeas: a targeted lens failed; loading every lens"
+        );
+        return Ok(Targeted::Fallback);
+    }
+    Ok(Targeted::Loaded(aug))
+}
+
+/// `path` as a glob(3) pattern that matches only itself.
+fn glob_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The file an augeas node lies in.
+#[derive(Debug, PartialEq)]
+enum NodeFile {
+    /// The longest `/files/...` prefix of the node that is a regular file.
+    File(PathBuf),
+    /// The node names a path below one that does not exist: no node.
+    Missing,
+    /// An expression (wildcards, predicates, variables), a node outside
+    /// `/files`, or a directory's node.
+    Unknown,
+}
+
+fn file_of_node(ctx: &ScanContext<'_>, node: &str) -> NodeFile {
+    let Some(rest) = node.strip_prefix("/files/") else {
+        return NodeFile::Unknown;
+    };
+    if rest.contains(['*', '[', ']', '$', '|', '(', ')', '\\']) || node.contains("//") {
+        return NodeFile::Unknown;
     }
     let fs = ctx.machine.fs.as_ref();
     let mut path = PathBuf::from("/");
-    let mut best = None;
     for part in rest.split('/').filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." {
+            return NodeFile::Unknown;
+        }
         path.push(part);
         match fs.metadata(&path, true) {
-            Ok(m) if m.kind == FileKind::File => best = Some(path.clone()),
             Ok(m) if m.kind == FileKind::Dir => {}
-            _ => break,
+            Ok(m) if m.kind == FileKind::File => return NodeFile::File(path),
+            // A fifo or device: augeas loads regular files only.
+            Ok(_) => return NodeFile::Missing,
+            Err(_) => return NodeFile::Missing,
         }
     }
-    best
+    NodeFile::Unknown
 }
 
 /// libaugeas, loaded at run time.
@@ -203,8 +378,12 @@ mod ffi {
 
     use libloading::Library;
 
+    use crate::tables::util::dylib;
+
+    // augeas.h's `enum aug_flags`.
     const AUG_SAVE_NOOP: c_uint = 1 << 4;
     const AUG_NO_LOAD: c_uint = 1 << 5;
+    const AUG_NO_MODL_AUTOLOAD: c_uint = 1 << 6;
     const AUG_NO_ERR_CLOSE: c_uint = 1 << 8;
     const AUG_NOERROR: c_int = 0;
 
@@ -232,6 +411,7 @@ mod ffi {
         close: unsafe extern "C" fn(*mut Handle),
         load: unsafe extern "C" fn(*mut Handle) -> c_int,
         load_file: unsafe extern "C" fn(*mut Handle, *const c_char) -> c_int,
+        transform: unsafe extern "C" fn(*mut Handle, *const c_char, *const c_char, c_int) -> c_int,
         defvar: unsafe extern "C" fn(*mut Handle, *const c_char, *const c_char) -> c_int,
         matches: unsafe extern "C" fn(*const Handle, *const c_char, *mut *mut *mut c_char) -> c_int,
         ns_attr: unsafe extern "C" fn(
@@ -255,25 +435,16 @@ mod ffi {
     }
 
     fn load() -> Result<Api, String> {
-        let mut errors = Vec::new();
-        for name in LIBRARIES {
-            // SAFETY: loading libaugeas runs its ELF/Mach-O initializers, which
-            // only set up the library's own state; nothing else is affected.
-            match unsafe { Library::new(name) } {
-                Ok(lib) => return resolve(lib).map_err(|e| format!("{name}: {e}")),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        Err(format!(
-            "{} could not be loaded ({PACKAGE}): {}",
-            LIBRARIES[0],
-            errors.join("; ")
-        ))
+        // SAFETY: libaugeas' ELF/Mach-O initializers only set up the
+        // library's own state, and `resolve` declares augeas.h's prototypes
+        // and keeps the library in the Api.
+        unsafe { dylib::open_first(LIBRARIES, PACKAGE, resolve) }
     }
 
     fn resolve(lib: Library) -> Result<Api, libloading::Error> {
         // SAFETY: each symbol is declared with the C prototype augeas.h gives
-        // it (augeas >= 1.11 for aug_ns_attr, >= 1.13 for aug_load_file); the
+        // it (augeas >= 1.11 for aug_ns_attr, >= 1.13 for aug_load_file,
+        // aug_transform is older); the
         // pointers are copied out and stay valid because `lib` is kept in
         // the returned Api, which lives in a static and is never unloaded.
         unsafe {
@@ -282,6 +453,7 @@ mod ffi {
                 close: *lib.get(b"aug_close\0")?,
                 load: *lib.get(b"aug_load\0")?,
                 load_file: *lib.get(b"aug_load_file\0")?,
+                transform: *lib.get(b"aug_transform\0")?,
                 defvar: *lib.get(b"aug_defvar\0")?,
                 matches: *lib.get(b"aug_match\0")?,
                 ns_attr: *lib.get(b"aug_ns_attr\0")?,
@@ -337,15 +509,21 @@ mod ffi {
     }
 
     impl Augeas {
-        /// `aug_init(root, loadpath, AUG_NO_LOAD | AUG_NO_ERR_CLOSE | AUG_SAVE_NOOP)`.
+        /// `aug_init(root, loadpath, AUG_NO_LOAD | AUG_NO_ERR_CLOSE |
+        /// AUG_SAVE_NOOP)`, plus `AUG_NO_MODL_AUTOLOAD` unless `autoload`
+        /// (then no module is compiled until a transform names its lens).
         pub fn open(
             api: &'static Api,
             root: &Path,
             lenses: Option<&Path>,
+            autoload: bool,
         ) -> Result<Augeas, String> {
             let root = path_cstring(root)?;
             let loadpath = lenses.map(path_cstring).transpose()?;
-            let flags = AUG_NO_LOAD | AUG_NO_ERR_CLOSE | AUG_SAVE_NOOP;
+            let mut flags = AUG_NO_LOAD | AUG_NO_ERR_CLOSE | AUG_SAVE_NOOP;
+            if !autoload {
+                flags |= AUG_NO_MODL_AUTOLOAD;
+            }
             // SAFETY: both strings are NUL-terminated and outlive the call;
             // a NULL loadpath means "the standard directories only".
             let handle = unsafe {
@@ -399,6 +577,16 @@ mod ffi {
             let f = path_cstring(file)?;
             // SAFETY: a live handle and a NUL-terminated path.
             let rc = unsafe { (self.api.load_file)(self.handle, f.as_ptr()) };
+            self.status(rc)
+        }
+
+        /// Maps the files matching `glob` with `lens` (`Module.lens`) on the
+        /// next load (`aug_transform(lens, glob, excl = 0)`).
+        pub fn transform(&self, lens: &str, glob: &str) -> Result<(), String> {
+            let l = cstring(lens)?;
+            let g = cstring(glob)?;
+            // SAFETY: a live handle and NUL-terminated strings, copied by augeas.
+            let rc = unsafe { (self.api.transform)(self.handle, l.as_ptr(), g.as_ptr(), 0) };
             self.status(rc)
         }
 
@@ -484,7 +672,8 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::Engine;
-    use crate::sql::table::Value;
+    use crate::sql::table::{Constraint, Op, Value};
+    use crate::tables::util::testing::{fixture, text as t};
 
     const SEED: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' \
                         AND label = 'ENABLED' AND value = 'yes';";
@@ -495,18 +684,7 @@ mod tests {
             eprintln!("skipping: {e}");
             return None;
         }
-        let dir = format!(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../tests/fixtures/tables/augeas/{}"
-            ),
-            which
-        );
-        Some(Engine::new(Machine::snapshot(Path::new(&dir)).unwrap()).unwrap())
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+        Some(Engine::new(fixture(&format!("augeas/{which}"))).unwrap())
     }
 
     #[test]
@@ -625,5 +803,147 @@ mod tests {
             .query("SELECT DISTINCT path FROM augeas WHERE label = 'ENABLED'")
             .unwrap();
         assert_eq!(r.rows, vec![vec![t("/etc/ufw/ufw.conf")]]);
+    }
+
+    fn plan_for(machine: &Machine, column: &str, value: &str) -> Plan {
+        let ctx = ScanContext {
+            machine,
+            deadline: None,
+        };
+        let constraints = Constraints(vec![Constraint {
+            column: column.into(),
+            op: Op::Eq,
+            value: t(value),
+        }]);
+        plan(&ctx, &constraints).unwrap().0
+    }
+
+    #[test]
+    fn plans_only_the_files_a_query_names() {
+        let m = fixture("augeas/ufw_enabled");
+        let ufw = PathBuf::from("/etc/ufw/ufw.conf");
+        assert_eq!(plan_for(&m, "path", "/etc/ufw/nothing.conf"), Plan::Nothing);
+        assert_eq!(
+            plan_for(&m, "path", "/etc/ufw/ufw.conf"),
+            Plan::Files(vec![ufw.clone()])
+        );
+        assert_eq!(plan_for(&m, "path", "/etc/ufw"), Plan::All);
+        assert_eq!(
+            plan_for(&m, "node", "/files/etc/ufw/ufw.conf/ENABLED"),
+            Plan::Files(vec![ufw])
+        );
+        assert_eq!(plan_for(&m, "node", "/files/etc/nothing/x"), Plan::Nothing);
+        assert_eq!(plan_for(&m, "node", "/files//ENABLED"), Plan::All);
+        assert_eq!(plan_for(&m, "node", "/files/etc/ufw"), Plan::All);
+    }
+
+    #[test]
+    fn a_missing_file_has_no_rows() {
+        let Some(engine) = engine("ufw_enabled") else {
+            return;
+        };
+        let r = engine
+            .query("SELECT COUNT(*) FROM augeas WHERE path = '/etc/ufw/nothing.conf'")
+            .unwrap();
+        assert_eq!(r.rows, vec![vec![Value::Integer(0)]]);
+    }
+
+    #[test]
+    fn targeted_loads_match_the_full_load() {
+        let Some(engine) = engine("ufw_enabled") else {
+            return;
+        };
+        for file in ["/etc/ufw/ufw.conf", "/etc/default/ufw"] {
+            let sorted = |sql: String| {
+                let mut rows = engine.query(&sql).unwrap().rows;
+                rows.sort_by_key(|r| format!("{r:?}"));
+                rows
+            };
+            // `path || ''` is no constraint SQLite can push down: a full scan.
+            let targeted = sorted(format!("SELECT * FROM augeas WHERE path = '{file}'"));
+            let full = sorted(format!("SELECT * FROM augeas WHERE path || '' = '{file}'"));
+            assert!(targeted.len() > 3, "{file}: {targeted:?}");
+            assert_eq!(targeted, full, "{file}");
+        }
+    }
+
+    #[test]
+    fn escapes_globs() {
+        assert_eq!(glob_escape("/etc/a[1]*?\\b"), "/etc/a\\[1\\]\\*\\?\\\\b");
+        assert_eq!(glob_escape("/etc/hosts"), "/etc/hosts");
+    }
+
+    /// The lens index against augeas' own mapping, where augtool is installed:
+    /// every autoload transform augeas sets up (`/augeas/load/<module>`), with
+    /// the same lens module and the same incl/excl in the same order.
+    #[test]
+    fn the_lens_index_agrees_with_augeas() {
+        let Some(dir) = lens_dir() else { return };
+        let dir_text = dir.to_string_lossy().into_owned();
+        let Ok(out) = Machine::real().commands.run(
+            "augtool",
+            &["-L", "-I", dir_text.as_str(), "print", "/augeas/load"],
+        ) else {
+            eprintln!("skipping: no augtool");
+            return;
+        };
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let mut truth: std::collections::BTreeMap<String, Vec<lenses::Glob>> = Default::default();
+        for line in out.stdout.lines() {
+            let Some((key, value)) = line.split_once(" = ") else {
+                continue;
+            };
+            let value = value.trim_matches('"').to_string();
+            let mut parts = key.trim_start_matches("/augeas/load/").split('/');
+            let (Some(module), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let entry = truth.entry(module.to_string()).or_default();
+            let include = kind.starts_with("incl");
+            if include || kind.starts_with("excl") {
+                entry.push(lenses::normalize(lenses::Glob {
+                    include,
+                    pattern: value,
+                }));
+            }
+        }
+        let index = lenses::index(Some(&dir));
+        let mut agree = 0;
+        let mut differ = Vec::new();
+        for (module, filter) in &truth {
+            match index.transforms.iter().find(|x| &x.module == module) {
+                Some(x) if &x.filter == filter => agree += 1,
+                Some(x) => differ.push(format!("{module}: {:?} != {filter:?}", x.filter)),
+                None => differ.push(format!("{module}: not in the index")),
+            }
+        }
+        let extra: Vec<&str> = index
+            .transforms
+            .iter()
+            .map(|x| x.module.as_str())
+            .filter(|m| !truth.contains_key(*m))
+            .collect();
+        eprintln!(
+            "lens index: {agree} of {} augeas transforms agree; unresolved: {:?}",
+            truth.len(),
+            index.unresolved
+        );
+        assert!(differ.is_empty(), "{differ:#?}");
+        assert!(extra.is_empty(), "{extra:?}");
+        assert!(index.is_complete(), "{:?}", index.unresolved);
+
+        let lens_for = |path: &str| match index.lookup(path) {
+            Lookup::One(x) => x.lens.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(lens_for("/etc/ufw/ufw.conf"), "Tend_extra.lns");
+        assert_eq!(lens_for("/etc/default/ufw"), "Shellvars.lns");
+        assert_eq!(lens_for("/etc/hosts"), "Hosts.lns");
+        assert_eq!(lens_for("/etc/ssh/sshd_config"), "Sshd.lns");
+        assert!(matches!(
+            index.lookup("/etc/default/ufw.dpkg-old"),
+            Lookup::Unmapped
+        ));
+        assert!(matches!(index.lookup("/nowhere/file"), Lookup::Unmapped));
     }
 }

@@ -246,18 +246,11 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::{fixture, text as t};
 
     /// The LUKS laptop recorded for `disk_encryption`.
     fn laptop() -> Machine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/disk_encryption"
-        );
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+        fixture("disk_encryption")
     }
 
     #[test]

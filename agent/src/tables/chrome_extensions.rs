@@ -736,16 +736,9 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::{fixture, text};
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/chrome_extensions"
-    );
     const PROFILE: &str = "/home/alice/.config/google-chrome/Default";
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
 
     #[test]
     fn reads_json_as_boost_does() {
@@ -797,7 +790,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_profiles() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("chrome_extensions")).unwrap();
         let r = engine
             .query(
                 "SELECT browser_type, uid, name, profile, profile_path, referenced_identifier, identifier, version, \

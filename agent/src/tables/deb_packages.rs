@@ -156,6 +156,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn revisions() {
@@ -166,11 +167,7 @@ mod tests {
     }
 
     fn engine() -> crate::sql::Engine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/deb_packages"
-        );
-        crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap()
+        crate::sql::Engine::new(fixture("deb_packages")).unwrap()
     }
 
     #[test]

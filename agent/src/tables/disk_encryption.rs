@@ -47,10 +47,12 @@ use crate::sql::table::{
 };
 use crate::tables::block_devices::{BlockDevice, enumerate};
 
+mod macos;
+
 pub static TABLE: TableDef = TableDef {
     name: "disk_encryption",
     columns: COLUMNS,
-    platforms: Platforms::LINUX,
+    platforms: Platforms::LINUX.union(Platforms::MACOS),
     generate,
 };
 
@@ -74,6 +76,9 @@ const CRYPT_TYPES: &[&str] = &[
 const MAX_STACK: usize = 16;
 
 fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    if ctx.platform() == crate::sql::table::Platform::Macos {
+        return macos::generate(ctx, constraints);
+    }
     let devices = enumerate(ctx)?;
     let mut status = Resolver::new(ctx, &devices);
     let names = constraints.eq("name");
@@ -249,17 +254,10 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::{fixture, text as t};
 
     fn laptop() -> Machine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/disk_encryption"
-        );
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+        fixture("disk_encryption")
     }
 
     #[test]

@@ -321,18 +321,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    fn fixture() -> Machine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/extended_attributes"
-        );
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text as t};
 
     #[test]
     fn printable_rule() {
@@ -344,7 +333,7 @@ mod tests {
 
     #[test]
     fn rows_from_a_recording() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("extended_attributes")).unwrap();
         let r = engine
             .query(
                 "SELECT key, value, base64 FROM extended_attributes WHERE path = '/usr/bin/ping'",
@@ -430,7 +419,7 @@ mod tests {
 
     #[test]
     fn missing_files_have_no_rows() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("extended_attributes")).unwrap();
         let r = engine
             .query("SELECT * FROM extended_attributes WHERE path = '/nope'")
             .unwrap();

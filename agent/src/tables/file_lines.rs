@@ -68,20 +68,11 @@ pub fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    fn fixture() -> Machine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/file_lines"
-        );
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn splits_like_go_scan_lines() {
@@ -93,7 +84,7 @@ mod tests {
 
     #[test]
     fn one_row_per_line() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("file_lines")).unwrap();
         let r = engine
             .query("SELECT line FROM file_lines WHERE path = '/etc/hosts'")
             .unwrap();
@@ -111,7 +102,7 @@ mod tests {
 
     #[test]
     fn like_and_where_on_line() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("file_lines")).unwrap();
         let r = engine
             .query(
                 "SELECT COUNT(*) FROM file_lines WHERE path LIKE '/etc/ssh/sshd_config.d/%.conf' \
@@ -123,7 +114,7 @@ mod tests {
 
     #[test]
     fn missing_files_and_directories_have_no_rows() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("file_lines")).unwrap();
         let r = engine
             .query("SELECT * FROM file_lines WHERE path IN ('/etc/nope', '/etc/ssh')")
             .unwrap();
@@ -132,7 +123,7 @@ mod tests {
 
     #[test]
     fn requires_a_path() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("file_lines")).unwrap();
         assert!(engine.query("SELECT * FROM file_lines").is_err());
     }
 

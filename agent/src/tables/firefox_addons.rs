@@ -196,15 +196,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/firefox_addons"
-    );
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     #[test]
     fn parses_profiles_ini() {
@@ -229,7 +221,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_profiles() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("firefox_addons")).unwrap();
         let r = engine
             .query("SELECT * FROM firefox_addons ORDER BY uid, identifier")
             .unwrap();

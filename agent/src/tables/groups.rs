@@ -67,6 +67,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn first_entry_of_a_gid_wins() {
@@ -79,11 +80,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/groups"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("groups")).unwrap();
         let res = engine.query("SELECT * FROM groups").unwrap();
         assert_eq!(res.rows.len(), 8);
         let sudo = engine

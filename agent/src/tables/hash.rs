@@ -164,11 +164,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    fn fixture() -> Machine {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tables/hash");
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
+    use crate::tables::util::testing::fixture;
 
     fn text(v: Option<&Value>) -> String {
         match v {
@@ -184,7 +180,7 @@ mod tests {
 
     #[test]
     fn hashes_a_file_by_path() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("hash")).unwrap();
         let r = engine
             .query("SELECT * FROM hash WHERE path = '/etc/hostname'")
             .unwrap();
@@ -204,7 +200,7 @@ mod tests {
 
     #[test]
     fn lists_regular_files_of_a_directory() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("hash")).unwrap();
         let r = engine
             .query(
                 "SELECT path, directory, md5 FROM hash WHERE directory = '/srv/app/' ORDER BY path",
@@ -220,7 +216,7 @@ mod tests {
 
     #[test]
     fn directories_and_missing_files_have_no_row() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("hash")).unwrap();
         let r = engine
             .query("SELECT * FROM hash WHERE path IN ('/srv/app/sub', '/no/such/file')")
             .unwrap();
@@ -229,7 +225,7 @@ mod tests {
 
     #[test]
     fn like_expands_one_level() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("hash")).unwrap();
         let r = engine
             .query("SELECT path FROM hash WHERE path LIKE '/srv/app/%.txt'")
             .unwrap();

@@ -134,16 +134,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-    use std::path::Path;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/interface_addresses"
-    );
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     #[test]
     fn formats_like_getnameinfo() {
@@ -168,7 +159,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_interfaces() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("interface_addresses")).unwrap();
         let r = engine.query("SELECT * FROM interface_addresses").unwrap();
         assert_eq!(
             r.columns,

@@ -463,15 +463,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/iptables"
-    );
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     fn words(s: &str) -> Vec<String> {
         split_words(s)
@@ -569,7 +561,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_ruleset() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("iptables")).unwrap();
         let chains = engine
             .query("SELECT filter_name, chain, policy, packets, bytes FROM iptables WHERE target IS NULL")
             .unwrap();
@@ -701,11 +693,7 @@ mod tests {
     #[test]
     fn missing_command_is_an_error_naming_it() {
         // A recording without iptables-save: every candidate is "not in the recording".
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/interface_addresses"
-        );
-        let engine = Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("interface_addresses")).unwrap();
         let err = engine
             .query("SELECT * FROM iptables")
             .unwrap_err()

@@ -76,6 +76,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn splits_the_command_line() {
@@ -88,11 +89,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/kernel_info"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("kernel_info")).unwrap();
         let res = engine.query("SELECT * FROM kernel_info").unwrap();
         assert_eq!(res.rows.len(), 1);
         let text = |c: &str| res.get(0, c).cloned();

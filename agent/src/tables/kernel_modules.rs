@@ -74,6 +74,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn parses_module_lines() {
@@ -100,11 +101,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/kernel_modules"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("kernel_modules")).unwrap();
         let res = engine.query("SELECT * FROM kernel_modules").unwrap();
         assert_eq!(res.rows.len(), 6);
         let kvm = engine

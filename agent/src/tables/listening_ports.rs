@@ -71,20 +71,14 @@ fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableErr
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-    use crate::tables::process_open_sockets::FIXTURE;
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     #[test]
     fn lists_recorded_listeners() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("process_open_sockets")).unwrap();
         let r = engine
             .query(
                 "SELECT pid, port, protocol, family, address, fd, socket, path, net_namespace FROM listening_ports \

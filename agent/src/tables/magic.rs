@@ -110,6 +110,8 @@ mod ffi {
 
     use libloading::Library;
 
+    use crate::tables::util::dylib;
+
     pub const MAGIC_NONE: c_int = 0x0;
     pub const MAGIC_MIME_TYPE: c_int = 0x10;
     pub const MAGIC_MIME_ENCODING: c_int = 0x400;
@@ -150,20 +152,10 @@ mod ffi {
     }
 
     fn load() -> Result<Api, String> {
-        let mut errors = Vec::new();
-        for name in LIBRARIES {
-            // SAFETY: loading libmagic runs its initializers, which only set
-            // up the library's own state.
-            match unsafe { Library::new(name) } {
-                Ok(lib) => return resolve(lib).map_err(|e| format!("{name}: {e}")),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        Err(format!(
-            "{} could not be loaded ({PACKAGE}): {}",
-            LIBRARIES[0],
-            errors.join("; ")
-        ))
+        // SAFETY: libmagic's initializers only set up the library's own
+        // state, and `resolve` declares magic.h's prototypes and keeps the
+        // library in the Api.
+        unsafe { dylib::open_first(LIBRARIES, PACKAGE, resolve) }
     }
 
     fn resolve(lib: Library) -> Result<Api, libloading::Error> {
@@ -256,21 +248,14 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::{fixture, text as t};
 
     fn engine() -> Option<Engine> {
         if let Err(e) = ffi::api() {
             eprintln!("skipping: {e}");
             return None;
         }
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/magic"
-        );
-        Some(Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap())
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+        Some(Engine::new(fixture("magic")).unwrap())
     }
 
     #[test]

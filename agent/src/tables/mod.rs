@@ -8,39 +8,65 @@
 
 pub mod util;
 
+mod alf;
+mod alf_exceptions;
+mod alf_explicit_auths;
+mod apps;
 mod apt_sources;
 mod augeas;
+mod bitlocker_info;
 mod block_devices;
 mod chrome_extensions;
+mod darwin;
 mod deb_packages;
 mod disk_encryption;
 mod extended_attributes;
 mod file;
 mod file_lines;
 mod firefox_addons;
+mod gatekeeper;
 mod groups;
 mod hash;
 mod interface_addresses;
 mod iptables;
 mod kernel_info;
 mod kernel_modules;
+mod launchd;
 mod listening_ports;
+mod logged_in_users;
 mod magic;
+mod managed_policies;
+mod mdfind;
 mod mounts;
 mod os_version;
 mod osquery_info;
+mod patches;
 mod plist;
+mod preferences;
 mod process_memory_map;
 mod process_open_files;
 mod process_open_sockets;
 mod processes;
+mod programs;
+mod registry;
 mod rpm_packages;
+mod screenlock;
 mod secureboot;
+mod services;
+mod signature;
+mod sip_config;
 mod system_info;
 mod systemd_units;
 mod time;
+mod tpm_info;
 mod uptime;
 mod users;
+mod windows_security_center;
+mod windows_security_products;
+mod windows_update_history;
+pub(crate) mod wmi;
+mod xprotect_entries;
+mod xprotect_meta;
 mod yum_sources;
 
 use crate::sql::table::TableDef;
@@ -82,6 +108,30 @@ pub fn all() -> &'static [&'static TableDef] {
         &uptime::TABLE,
         &users::TABLE,
         &yum_sources::TABLE,
+        &registry::TABLE,
+        &bitlocker_info::TABLE,
+        &windows_security_center::TABLE,
+        &windows_security_products::TABLE,
+        &programs::TABLE,
+        &patches::TABLE,
+        &services::TABLE,
+        &logged_in_users::TABLE,
+        &tpm_info::TABLE,
+        &windows_update_history::TABLE,
+        &alf::TABLE,
+        &alf_exceptions::TABLE,
+        &alf_explicit_auths::TABLE,
+        &apps::TABLE,
+        &gatekeeper::TABLE,
+        &launchd::TABLE,
+        &managed_policies::TABLE,
+        &mdfind::TABLE,
+        &preferences::TABLE,
+        &screenlock::TABLE,
+        &signature::TABLE,
+        &sip_config::TABLE,
+        &xprotect_entries::TABLE,
+        &xprotect_meta::TABLE,
     ];
     ALL
 }

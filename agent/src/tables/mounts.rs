@@ -10,10 +10,12 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 
+pub(super) mod macos;
+
 pub static TABLE: TableDef = TableDef {
     name: "mounts",
     columns: COLUMNS,
-    platforms: Platforms::LINUX,
+    platforms: Platforms::LINUX.union(Platforms::MACOS),
     generate,
 };
 
@@ -65,7 +67,10 @@ pub fn parse_line(line: &str) -> Option<(String, String, String, String)> {
     ))
 }
 
-fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableError> {
+fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    if ctx.platform() == crate::sql::table::Platform::Macos {
+        return macos::generate(ctx, constraints);
+    }
     let m = ctx.machine;
     let text =
         m.fs.read_string(Path::new("/proc/mounts"))

@@ -21,10 +21,15 @@ use crate::sql::table::{
 };
 use crate::tables::util::read_optional;
 
+mod macos;
+mod windows;
+
 pub static TABLE: TableDef = TableDef {
     name: "os_version",
     columns: COLUMNS,
-    platforms: Platforms::LINUX,
+    platforms: Platforms::LINUX
+        .union(Platforms::MACOS)
+        .union(Platforms::WINDOWS),
     generate,
 };
 
@@ -166,7 +171,13 @@ fn trim_all(s: &str) -> String {
     out
 }
 
-fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableError> {
+fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    if ctx.platform() == crate::sql::table::Platform::Macos {
+        return macos::generate(ctx, constraints);
+    }
+    if ctx.platform() == crate::sql::table::Platform::Windows {
+        return windows::generate(ctx, constraints);
+    }
     let fs = ctx.machine.fs.as_ref();
     let mut v = OsVersion::default();
     v.set("name", "Unknown");
@@ -257,11 +268,8 @@ mod tests {
     }
 
     fn query(fixture: &str) -> crate::sql::QueryResult {
-        let dir = format!(
-            "{}/../tests/fixtures/tables/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(&dir)).unwrap()).unwrap();
+        let engine =
+            crate::sql::Engine::new(crate::tables::util::testing::fixture(fixture)).unwrap();
         engine.query("SELECT * FROM os_version").unwrap()
     }
 

@@ -164,7 +164,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
-    use std::path::Path;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn uuid_v4_sets_version_and_variant() {
@@ -181,11 +181,7 @@ mod tests {
 
     #[test]
     fn describes_this_process_and_the_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/system_info"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("system_info")).unwrap();
         let res = engine.query("SELECT * FROM osquery_info").unwrap();
         let get = |c: &str| res.get(0, c).cloned();
         assert_eq!(

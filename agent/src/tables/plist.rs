@@ -236,18 +236,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    fn fixture() -> Machine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/plist"
-        );
-        Machine::snapshot(Path::new(dir)).unwrap()
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text as t};
 
     /// (key, subkey, value) of every row.
     fn triples(xml: &str) -> Vec<(String, String, String)> {
@@ -353,7 +342,7 @@ mod tests {
 
     #[test]
     fn reads_binary_and_xml_files_through_the_engine() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("plist")).unwrap();
         // The seed's automatic-updates check, on the XML file.
         let r = engine
             .query(
@@ -398,7 +387,7 @@ mod tests {
 
     #[test]
     fn missing_and_unparsable_files_have_no_rows() {
-        let engine = Engine::new(fixture()).unwrap();
+        let engine = Engine::new(fixture("plist")).unwrap();
         let r = engine
             .query("SELECT * FROM plist WHERE path IN ('/nope.plist', '/Library/Preferences/broken.plist')")
             .unwrap();

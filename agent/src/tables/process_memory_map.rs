@@ -103,12 +103,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-    use std::path::Path;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/process_memory_map"
-    );
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn parses_maps_like_osquery() {
@@ -135,7 +130,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_maps() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("process_memory_map")).unwrap();
         let r = engine
             .query("SELECT start, permissions, offset, device, inode, path, pseudo FROM process_memory_map WHERE pid = 1234")
             .unwrap();

@@ -83,17 +83,11 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/process_open_files"
-    );
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn filters_non_files() {
@@ -106,7 +100,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_descriptors() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("process_open_files")).unwrap();
         let r = engine
             .query("SELECT pid, fd, path FROM process_open_files ORDER BY pid, fd")
             .unwrap();

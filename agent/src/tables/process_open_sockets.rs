@@ -431,25 +431,13 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
     Ok(rows)
 }
 
-/// The fixture shared with `listening_ports`.
-#[cfg(test)]
-pub(crate) const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/tables/process_open_sockets"
-);
-
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     #[test]
     fn decodes_addresses_like_inet_ntop() {
@@ -560,7 +548,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_sockets() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("process_open_sockets")).unwrap();
         let r = engine
             .query(
                 "SELECT pid, fd, family, protocol, local_address, local_port, remote_address, remote_port, path, state, \

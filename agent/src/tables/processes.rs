@@ -425,11 +425,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/processes"
-    );
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn parses_stat_with_odd_names() {
@@ -487,7 +483,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_processes() {
-        let machine = Machine::snapshot(Path::new(FIXTURE)).unwrap();
+        let machine = fixture("processes");
         let engine = Engine::new(machine).unwrap();
         let r = engine
             .query(

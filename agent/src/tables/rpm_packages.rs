@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
-    use std::path::Path;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn the_query_format_names_every_tag() {
@@ -130,11 +130,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_rocky() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/rpm_packages"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("rpm_packages")).unwrap();
         let res = engine.query("SELECT * FROM rpm_packages").unwrap();
         assert_eq!(res.rows.len(), 3);
         let ssl = engine
@@ -179,11 +175,7 @@ mod tests {
     #[test]
     fn no_rpm_means_no_rows() {
         // The recording of a Debian machine without rpm has no such command.
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/uptime"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("uptime")).unwrap();
         assert!(
             engine
                 .query("SELECT * FROM rpm_packages")

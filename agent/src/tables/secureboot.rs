@@ -13,10 +13,15 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 
+mod macos;
+mod windows;
+
 pub static TABLE: TableDef = TableDef {
     name: "secureboot",
     columns: COLUMNS,
-    platforms: Platforms::LINUX,
+    platforms: Platforms::LINUX
+        .union(Platforms::MACOS)
+        .union(Platforms::WINDOWS),
     generate,
 };
 
@@ -43,7 +48,13 @@ pub fn efi_bool(data: &[u8]) -> Option<i64> {
     }
 }
 
-fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableError> {
+fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    if ctx.platform() == crate::sql::table::Platform::Macos {
+        return macos::generate(ctx, constraints);
+    }
+    if ctx.platform() == crate::sql::table::Platform::Windows {
+        return windows::generate(ctx, constraints);
+    }
     let fs = ctx.machine.fs.as_ref();
     if !fs.exists(Path::new(EFI_DIR)) {
         return Ok(Vec::new());
@@ -73,11 +84,8 @@ mod tests {
     }
 
     fn query(fixture: &str) -> crate::sql::QueryResult {
-        let dir = format!(
-            "{}/../tests/fixtures/tables/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(&dir)).unwrap()).unwrap();
+        let engine =
+            crate::sql::Engine::new(crate::tables::util::testing::fixture(fixture)).unwrap();
         engine.query("SELECT * FROM secureboot").unwrap()
     }
 

@@ -33,10 +33,15 @@ use crate::sql::table::{
 };
 use crate::tables::util::read_optional;
 
+mod macos;
+mod windows;
+
 pub static TABLE: TableDef = TableDef {
     name: "system_info",
     columns: COLUMNS,
-    platforms: Platforms::LINUX,
+    platforms: Platforms::LINUX
+        .union(Platforms::MACOS)
+        .union(Platforms::WINDOWS),
     generate,
 };
 
@@ -230,7 +235,13 @@ fn read_trimmed(fs: &dyn Fs, path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableError> {
+fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    if ctx.platform() == crate::sql::table::Platform::Macos {
+        return macos::generate(ctx, constraints);
+    }
+    if ctx.platform() == crate::sql::table::Platform::Windows {
+        return windows::generate(ctx, constraints);
+    }
     let m = ctx.machine;
     let fs = m.fs.as_ref();
     let uname = m.host.uname().ok();
@@ -322,14 +333,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
-
-    fn fixture() -> Machine {
-        Machine::snapshot(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/system_info"
-        )))
-        .unwrap()
-    }
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn machine_id_becomes_a_uuid() {
@@ -363,7 +367,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_laptop() {
-        let engine = crate::sql::Engine::new(fixture()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("system_info")).unwrap();
         let res = engine.query("SELECT * FROM system_info").unwrap();
         assert_eq!(res.rows.len(), 1);
         let text = |c: &str| match res.get(0, c) {

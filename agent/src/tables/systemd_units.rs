@@ -237,16 +237,7 @@ mod tests {
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
-    use std::path::Path;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tables/systemd_units"
-    );
-
-    fn text(s: &str) -> Value {
-        Value::Text(s.into())
-    }
+    use crate::tables::util::testing::{fixture, text};
 
     #[test]
     fn escapes_object_paths_like_systemd() {
@@ -293,7 +284,7 @@ mod tests {
 
     #[test]
     fn reads_recorded_units() {
-        let engine = Engine::new(Machine::snapshot(Path::new(FIXTURE)).unwrap()).unwrap();
+        let engine = Engine::new(fixture("systemd_units")).unwrap();
         let ssh = engine
             .query("SELECT * FROM systemd_units WHERE id = 'ssh.service'")
             .unwrap();

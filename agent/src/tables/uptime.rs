@@ -60,6 +60,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn rounds_up_like_sysinfo() {
@@ -69,11 +70,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/uptime"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("uptime")).unwrap();
         let res = engine.query("SELECT * FROM uptime").unwrap();
         // 273845.47 s: 3 days, 4 hours, 4 minutes, 6 seconds (rounded up).
         let expect = [

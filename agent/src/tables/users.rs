@@ -103,6 +103,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn parses_passwd_lines() {
@@ -116,11 +117,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_machine() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/users"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("users")).unwrap();
         let res = engine.query("SELECT * FROM users ORDER BY uid").unwrap();
         assert_eq!(res.rows.len(), 6);
         let alice = engine

@@ -184,6 +184,7 @@ mod tests {
     use super::*;
     use crate::os::Machine;
     use crate::sql::table::Value;
+    use crate::tables::util::testing::fixture;
 
     #[test]
     fn boost_ini_rules() {
@@ -198,11 +199,7 @@ mod tests {
 
     #[test]
     fn reads_a_recorded_rocky() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/tables/yum_sources"
-        );
-        let engine = crate::sql::Engine::new(Machine::snapshot(Path::new(dir)).unwrap()).unwrap();
+        let engine = crate::sql::Engine::new(fixture("yum_sources")).unwrap();
         let res = engine
             .query("SELECT name, source FROM yum_sources")
             .unwrap();

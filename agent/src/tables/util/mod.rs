@@ -1,6 +1,9 @@
 //! Helpers shared by several tables.
 
+pub mod dylib;
 pub mod paths;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod versions;
 
 use std::path::Path;
