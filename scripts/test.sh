@@ -24,3 +24,13 @@ echo "== augeas lens tests"
 augparse -I agent/lenses agent/lenses/tests/test_tend_extra.aug
 echo "== cargo test"
 cargo test --locked --workspace --all-targets
+
+echo "== Apple targets: type-check (cargo-zigbuild; zig compiles the bundled SQLite)"
+for target in aarch64-apple-darwin x86_64-apple-darwin; do
+  cargo-zigbuild check --locked --target "$target" -p tend --all-targets
+done
+
+echo "== Windows: build tend.exe, run the Windows test suite under Wine"
+cargo build --locked --target x86_64-pc-windows-gnu -p tend
+cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_live
+

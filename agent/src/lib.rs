@@ -12,11 +12,15 @@
 //! - [`policy`]: the policy file: model, parsing, lint, the built-in default,
 //!   and its distribution: HTTPS fetch, minisign signature, cache.
 //! - [`config`]: the agent's config (`agent.toml`, MDM-managed places), merged with provenance.
+//! - [`daemon`]: `tend run`: scheduling, the state store, events, sinks, the service.
+//! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod ipc;
 pub mod os;
 pub mod policy;
 pub mod sql;

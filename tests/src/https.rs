@@ -72,6 +72,11 @@ impl Pki {
     pub fn write_ca(&self, path: &Path) {
         std::fs::write(path, &self.ca_pem).expect("write the CA");
     }
+
+    /// The server side's TLS config (for other test servers on this CA).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.config.clone()
+    }
 }
 
 /// How the server answers a path.

@@ -1,11 +1,15 @@
 //! Helpers for Tend's end-to-end tests: find the `tend` binary that cargo
 //! built for this test run, run it, and locate the recorded machines; and,
 //! for the policy-fetch tests, an HTTPS server on loopback ([`https`]) and
-//! minisign keys ([`signing`]).
+//! minisign keys ([`signing`]); for the daemon tests, `tend run` as a
+//! process ([`daemon`]) and an HTTPS event collector ([`collector`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod collector;
+#[cfg(unix)]
+pub mod daemon;
 pub mod https;
 pub mod signing;
 

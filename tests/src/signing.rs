@@ -35,11 +35,11 @@ impl Signer {
         self.pk.to_box().expect("a public key box").to_string()
     }
 
-    /// The key id as minisign prints it (16 hex digits).
+    /// The key id as the minisign tool prints it (hex, no leading zeros).
     pub fn key_id(&self) -> String {
         let mut id = [0u8; 8];
         id.copy_from_slice(self.pk.keynum());
-        format!("{:016X}", u64::from_le_bytes(id))
+        format!("{:X}", u64::from_le_bytes(id))
     }
 
     /// A `.minisig` file for `data`, as `minisign -Sm` writes it.

@@ -6,6 +6,7 @@
 
 mod check;
 mod config_cmd;
+mod daemon_cmd;
 pub mod output;
 mod policy_cmd;
 mod query;
@@ -69,6 +70,15 @@ enum Command {
         #[command(subcommand)]
         command: snapshot::Command,
     },
+    /// Run the service: keep every check current, record every change,
+    /// deliver ASSET_COMPLIANCE events, serve the local API.
+    Run(daemon_cmd::RunArgs),
+    /// Ask the running service for every check's state.
+    ///
+    /// Exit status as for `tend check`.
+    Status(daemon_cmd::StatusArgs),
+    /// Ask the running service to re-check a check (or every check) now.
+    Recheck(daemon_cmd::RecheckArgs),
 }
 
 /// Which machine to read: this one, or a recording.
@@ -131,7 +141,10 @@ fn init_logging(verbose: u8) {
 /// Runs the CLI with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    match &cli.command {
+        Command::Run(a) => daemon_cmd::init_logging(cli.verbose, a),
+        _ => init_logging(cli.verbose),
+    }
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Check(a) => check::run(a, config),
@@ -141,6 +154,9 @@ pub fn main() -> ExitCode {
         Command::Config { command } => config_cmd::run(command, config),
         Command::Policy { command } => policy_cmd::run(command, config),
         Command::Snapshot { command } => snapshot::run(command, config),
+        Command::Run(a) => daemon_cmd::run(a, config),
+        Command::Status(a) => daemon_cmd::status(a),
+        Command::Recheck(a) => daemon_cmd::recheck(a),
     };
     match result {
         Ok(code) => code,

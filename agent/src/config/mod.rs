@@ -68,13 +68,47 @@ pub struct AssetConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SinkConfig {
-    /// JSON lines appended to a file.
-    File { path: PathBuf },
-    /// Batched HTTPS POSTs of JSON events.
+    /// JSON lines appended to a file, rotated by size (`path.1` ... `path.N`).
+    File {
+        path: PathBuf,
+        /// Rotate when the file would grow past this many bytes (default 10 MiB).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_bytes: Option<u64>,
+        /// Rotated files kept (default 5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep: Option<u32>,
+    },
+    /// Batched HTTPS POSTs of JSON events (a JSON array, gzip).
     Http {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch_size: Option<u32>,
+        /// Extra request headers (not secrets: see `token_file`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        /// A root-only file holding a bearer token (`Authorization: Bearer ...`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_file: Option<PathBuf>,
+        /// A systemd credential holding the token (`$CREDENTIALS_DIRECTORY/NAME`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_credential: Option<String>,
+        /// The header the token goes in, when not `Authorization: Bearer`
+        /// (e.g. `Authorization: Splunk` is `"Authorization"` with `token_prefix`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_header: Option<String>,
+        /// Text before the token in its header (default `Bearer `).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_prefix: Option<String>,
+        /// A PEM file of CA certificates to trust for this URL instead of the OS trust store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned_ca: Option<PathBuf>,
+        /// Compress bodies with gzip (default true).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gzip: Option<bool>,
+        /// Events kept for this sink while it is unreachable (default 10000);
+        /// past that the oldest are dropped and counted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_backlog: Option<u64>,
     },
 }
 

@@ -29,6 +29,7 @@ fn linux_places(dir: &Path) -> Places {
     }
 }
 
+#[cfg(unix)]
 const MAIN: &str = r#"
 policy_url = "https://policies.example.com/tend/policy.json"
 trusted_keys = ["RWQold"]
@@ -43,6 +44,9 @@ type = "file"
 path = "/var/log/tend/events.jsonl"
 "#;
 
+// Linux's layout; on Windows `write`'s "agent.d/20-keys.toml" keeps its `/`
+// while the loader names the file `agent.d\20-keys.toml`.
+#[cfg(unix)]
 #[test]
 fn linux_files_merge_in_order_with_origins() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,7 +77,9 @@ fn linux_files_merge_in_order_with_origins() {
     assert_eq!(
         c.sinks,
         vec![SinkConfig::File {
-            path: "/var/log/tend/events.jsonl".into()
+            path: "/var/log/tend/events.jsonl".into(),
+            max_bytes: None,
+            keep: None,
         }]
     );
     let s = |p: &Path| p.display().to_string();
@@ -240,7 +246,15 @@ fn macos_managed_preferences_win_over_the_file() {
         c.sinks,
         vec![SinkConfig::Http {
             url: "https://logs.example.com/tend".into(),
-            batch_size: None
+            batch_size: None,
+            headers: Default::default(),
+            token_file: None,
+            token_credential: None,
+            token_header: None,
+            token_prefix: None,
+            pinned_ca: None,
+            gzip: None,
+            max_backlog: None,
         }]
     );
     let managed = format!("managed preferences {}", plist.display());
@@ -377,11 +391,21 @@ fn windows_registry_policy_key_wins_over_the_file() {
         c.sinks,
         vec![
             SinkConfig::File {
-                path: r"C:\ProgramData\Tend\events.jsonl".into()
+                path: r"C:\ProgramData\Tend\events.jsonl".into(),
+                max_bytes: None,
+                keep: None,
             },
             SinkConfig::Http {
                 url: "https://siem.example.com/in".into(),
-                batch_size: Some(50)
+                batch_size: Some(50),
+                headers: Default::default(),
+                token_file: None,
+                token_credential: None,
+                token_header: None,
+                token_prefix: None,
+                pinned_ca: None,
+                gzip: None,
+                max_backlog: None,
             }
         ]
     );

@@ -18,6 +18,7 @@ pub mod real;
 #[cfg(windows)]
 mod real_windows;
 pub mod snapshot;
+pub mod tracking;
 pub mod windows;
 
 use std::io;

@@ -1,5 +1,6 @@
 //! This machine, through std and libc.
 
+#[cfg(unix)]
 use std::ffi::{CStr, CString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -189,6 +190,7 @@ fn read_capped(r: Option<&mut impl io::Read>) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+#[cfg(unix)]
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.to_string_lossy().as_bytes())
         .map_err(|_| io::Error::other("path contains NUL"))

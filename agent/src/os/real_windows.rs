@@ -15,7 +15,7 @@
 //!   authentication (which the BitLocker and TPM namespaces require). Each
 //!   row becomes a JSON object of the object's properties, typed as the `wmi`
 //!   crate types them, plus its `__RELPATH`. A "query" in the `CALL` form of
-//!   [`crate::tables::wmi::MethodCall`] runs a method instead.
+//!   [`MethodCall`](super::windows::MethodCall) runs a method instead.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,8 +28,8 @@ use windows_sys::Win32::Foundation::FILETIME;
 use windows_sys::Win32::System::Registry as sys;
 use wmi::{AuthLevel, IWbemClassWrapper, Variant, WMIConnection};
 
+use super::windows::MethodCall;
 use super::windows::{RecordedKey, RegType, RegValue, Registry, Wmi};
-use crate::tables::wmi::MethodCall;
 
 /// The registry of this machine.
 pub struct RealRegistry;

@@ -286,6 +286,86 @@ impl Fs for Snapshot {
     fn host_path(&self, path: &Path) -> Option<PathBuf> {
         Some(self.file(path))
     }
+
+    /// Resolves symlinks through the recording, spelling the result as the
+    /// recorded machine does whatever the host: `/`-separated from `/` on a
+    /// Unix machine (where a Windows host's `Path` would put `\` and take
+    /// `/usr/lib` for a relative path), `\`-separated from the drive on
+    /// Windows.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let windows = self.platform == Platform::Windows;
+        let sep = if windows { '\\' } else { '/' };
+        let is_sep = |c: char| c == '/' || (c == '\\' && (windows || cfg!(windows)));
+        // The root (`/`, `C:\`; empty for `\` without a drive) and the components.
+        let split = |text: &str| -> (Option<String>, Vec<String>) {
+            let (root, rest) = if windows {
+                let b = text.as_bytes();
+                if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+                    (Some(format!("{}{sep}", &text[..2])), &text[2..])
+                } else if text.starts_with(is_sep) {
+                    (Some(String::new()), text)
+                } else {
+                    (None, text)
+                }
+            } else if text.starts_with('/') {
+                (Some("/".to_string()), text)
+            } else {
+                (None, text)
+            };
+            let parts = rest
+                .split(is_sep)
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(String::from)
+                .collect();
+            (root, parts)
+        };
+        let text = path.to_string_lossy();
+        let (root, parts) = split(&text);
+        // A Windows path without a drive is on the system drive.
+        let mut root = match root {
+            Some(r) if r.is_empty() => format!("C:{sep}"),
+            Some(r) => r,
+            None if windows => format!("C:{sep}"),
+            None => "/".to_string(),
+        };
+        let mut out = root.clone();
+        let mut pending: Vec<String> = parts.into_iter().rev().collect();
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                // Up one, never above the root.
+                let cut = out[root.len()..]
+                    .rfind(sep)
+                    .map_or(root.len(), |i| root.len() + i);
+                out.truncate(cut);
+                continue;
+            }
+            let candidate = if out.ends_with(sep) {
+                format!("{out}{part}")
+            } else {
+                format!("{out}{sep}{part}")
+            };
+            let meta = self.metadata(Path::new(&candidate), false)?;
+            if meta.kind != FileKind::Symlink {
+                out = candidate;
+                continue;
+            }
+            hops += 1;
+            if hops > 40 {
+                return Err(io::Error::other("too many levels of symbolic links"));
+            }
+            let target = self.read_link(Path::new(&candidate))?;
+            let (target_root, target_parts) = split(&target.to_string_lossy());
+            if let Some(r) = target_root {
+                if !r.is_empty() {
+                    root = r;
+                }
+                out = root.clone();
+            }
+            pending.extend(target_parts.into_iter().rev());
+        }
+        Ok(PathBuf::from(out))
+    }
 }
 
 impl Commands for Snapshot {

@@ -117,6 +117,123 @@ pub trait Wmi: Send + Sync {
     ) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>>;
 }
 
+/// Quotes a value as WMI object paths quote key values: `"..."` with `\\` and
+/// `"` escaped by `\\`.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A WMI method call, spelled as a query string so that it goes through
+/// [`Wmi::query`] and recordings capture it like any query:
+/// `CALL <object path> <Method>[ <Param>="<value>" ...]`. No WQL statement
+/// starts with `CALL`. The answer is one row of out-parameters (see
+/// `tables/wmi.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodCall {
+    pub object_path: String,
+    pub method: String,
+    pub args: Vec<(String, String)>,
+}
+
+impl MethodCall {
+    pub fn new(object_path: &str, method: &str) -> MethodCall {
+        MethodCall {
+            object_path: object_path.to_string(),
+            method: method.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, name: &str, value: &str) -> MethodCall {
+        self.args.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The string passed to [`Wmi::query`].
+    pub fn to_query(&self) -> String {
+        let mut q = format!("CALL {} {}", self.object_path, self.method);
+        for (name, value) in &self.args {
+            q.push(' ');
+            q.push_str(name);
+            q.push('=');
+            q.push_str(&quote(value));
+        }
+        q
+    }
+
+    /// Parses [`MethodCall::to_query`]'s form; `None` for anything else (WQL).
+    /// (Used by the real WMI on Windows.)
+    pub fn parse(query: &str) -> Option<MethodCall> {
+        let rest = query.strip_prefix("CALL ")?;
+        let (object_path, rest) = split_word(rest)?;
+        let (method, mut rest) = split_word(rest.trim_start())?;
+        if method.is_empty() || object_path.is_empty() {
+            return None;
+        }
+        let mut args = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            let (name, after) = rest.split_once('=')?;
+            let (value, after) = unquote(after)?;
+            args.push((name.to_string(), value));
+            rest = after;
+        }
+        Some(MethodCall {
+            object_path,
+            method,
+            args,
+        })
+    }
+}
+
+/// The text up to the first space outside double quotes (kept as written).
+fn split_word(s: &str) -> Option<(String, &str)> {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            ' ' if !in_quotes => return Some((s[..i].to_string(), &s[i..])),
+            _ => {}
+        }
+    }
+    (!in_quotes).then(|| (s.to_string(), ""))
+}
+
+/// A `"..."` value with `\` escapes, and what follows it.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        if escaped {
+            out.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            return Some((out, &body[i + 1..]));
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
 /// The registry and WMI where there are none (Linux, macOS).
 pub struct NoWindows;
 

@@ -310,7 +310,7 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// rustls with the `ring` provider: the platform verifier, or only the pinned CA.
-fn tls_config(pinned_ca: Option<&Path>) -> Result<rustls::ClientConfig, FetchError> {
+pub(crate) fn tls_config(pinned_ca: Option<&Path>) -> Result<rustls::ClientConfig, FetchError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use rustls_platform_verifier::BuilderVerifierExt;

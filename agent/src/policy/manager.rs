@@ -87,6 +87,10 @@ struct Current {
 
 /// The policy in force and the means to replace it.
 pub struct PolicyManager {
+    /// The fetch settings, when a policy URL is configured.
+    settings: Option<FetchSettings>,
+    /// Built on the first pull (`tend check` never needs one), and again
+    /// after it failed to build.
     fetcher: Option<Result<Fetcher, FetchError>>,
     trust: Trust,
     store: Store,
@@ -122,9 +126,10 @@ impl PolicyManager {
         };
         let store = Store::new(&cfg.state_dir());
         let status = store.status();
-        let fetcher = FetchSettings::from_config(cfg).map(|s| Fetcher::new(&s));
+        let settings = FetchSettings::from_config(cfg);
         let mut m = PolicyManager {
-            fetcher,
+            settings,
+            fetcher: None,
             trust,
             store,
             status,
@@ -135,7 +140,7 @@ impl PolicyManager {
             key_problems,
             failures: 0,
         };
-        if m.fetcher.is_some() {
+        if m.settings.is_some() {
             m.load_cache();
         }
         m
@@ -189,11 +194,11 @@ impl PolicyManager {
                 },
             ));
         }
-        let never_accepted = self.fetcher.is_none() || self.status.highest_serial.is_none();
+        let never_accepted = self.settings.is_none() || self.status.highest_serial.is_none();
         if self.allow_default && never_accepted {
             return Ok((default_policy(), PolicyOrigin::BuiltIn));
         }
-        let reason = match (&self.fetcher, &self.cache_problem) {
+        let reason = match (&self.settings, &self.cache_problem) {
             (None, _) => "no policy_url is configured and allow_default_policy is false".into(),
             (Some(_), Some(p)) => format!("the cached policy is not usable: {p}"),
             (Some(_), None) if !never_accepted => format!(
@@ -231,12 +236,9 @@ impl PolicyManager {
         &self.store
     }
 
-    /// The policy URL, when one is configured and valid.
+    /// The configured policy URL.
     pub fn url(&self) -> Option<&str> {
-        match &self.fetcher {
-            Some(Ok(f)) => Some(f.url()),
-            _ => None,
-        }
+        self.settings.as_ref().map(|s| s.url.as_str())
     }
 
     /// Fetches, verifies and, when newer, installs the policy. Never
@@ -270,10 +272,17 @@ impl PolicyManager {
     }
 
     async fn try_pull(&mut self) -> Result<PullOutcome, PullError> {
+        let Some(settings) = &self.settings else {
+            return Err(PullError::NotConfigured);
+        };
+        // Built again after a failure: the pinned CA file may have been fixed.
+        if !matches!(self.fetcher, Some(Ok(_))) {
+            self.fetcher = Some(Fetcher::new(settings));
+        }
         let fetcher = match &self.fetcher {
-            None => return Err(PullError::NotConfigured),
-            Some(Err(e)) => return Err(e.clone().into()),
             Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(e.clone().into()),
+            None => return Err(PullError::NotConfigured),
         };
         let validators = self.current.as_ref().map(|c| &c.cached.validators);
         let (text, signature, validators) = match fetcher.fetch(validators).await? {
@@ -424,6 +433,25 @@ mod tests {
     fn pull_once_is_send(m: &mut PolicyManager) {
         fn send<T: Send>(_: T) {}
         send(m.pull_once());
+    }
+
+    #[test]
+    fn a_missing_pinned_ca_is_a_refusal_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = TestKey::new();
+        cache(&Store::new(dir.path()), &a, 2);
+        let mut cfg = config(dir.path(), &[&a]);
+        cfg.pinned_ca = Some(dir.path().join("missing-ca.pem"));
+        let mut m = PolicyManager::new(&cfg);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let PullOutcome::Refused { reason } = rt.block_on(m.pull_once()) else {
+            panic!("expected a refusal")
+        };
+        assert!(reason.to_string().contains("missing-ca.pem"), "{reason}");
+        assert_eq!(m.active().unwrap().0.serial, 2);
     }
 
     #[test]

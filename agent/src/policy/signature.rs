@@ -17,13 +17,15 @@ use minisign_verify::{PublicKey, Signature};
 /// The largest signature file accepted, in bytes (a real one is about 300).
 pub const MAX_SIGNATURE_BYTES: usize = 4096;
 
-/// A minisign key id, printed as minisign prints it (16 hex digits).
+/// A minisign key id, printed as the `minisign` tool prints it in a
+/// `minisign.pub` comment: upper-case hex of the little-endian number,
+/// without leading zeros (`%PRIX64`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub [u8; 8]);
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016X}", u64::from_le_bytes(self.0))
+        write!(f, "{:X}", u64::from_le_bytes(self.0))
     }
 }
 
@@ -217,8 +219,17 @@ pub(crate) mod tests {
         let k = TestKey::new();
         let boxed = k.pk.to_box().unwrap().to_string();
         // "untrusted comment: minisign public key: 0123456789ABCDEF\nRW...\n"
+        // (the minisign tool writes the same number without leading zeros).
         let shown = boxed.lines().next().unwrap().rsplit(' ').next().unwrap();
-        assert_eq!(k.trusted().id.to_string(), shown);
+        assert_eq!(
+            u64::from_str_radix(&k.trusted().id.to_string(), 16).unwrap(),
+            u64::from_str_radix(shown, 16).unwrap()
+        );
+        assert_eq!(KeyId([0x0a, 0, 0, 0, 0, 0, 0, 0]).to_string(), "A");
+        assert_eq!(
+            KeyId([0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x81]).to_string(),
+            "8123456789ABCDEF"
+        );
         // The whole .pub file is accepted too.
         assert_eq!(TrustedKey::parse(&boxed).unwrap().id, k.trusted().id);
     }

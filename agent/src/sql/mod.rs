@@ -342,6 +342,8 @@ mod tests {
         );
     }
 
+    // The live machine's `/proc`.
+    #[cfg(target_os = "linux")]
     #[test]
     fn pushed_down_constraints_reach_the_table() {
         let e = engine(Limits::default());

@@ -31,6 +31,7 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 use crate::tables::darwin;
+use crate::tables::util::paths;
 
 pub static TABLE: TableDef = TableDef {
     name: "apps",
@@ -100,7 +101,7 @@ fn bundles_in(ctx: &ScanContext<'_>, dir: &Path, out: &mut BTreeSet<PathBuf>) {
     };
     for e in entries {
         if e.name.ends_with(".app") && matches!(e.kind, FileKind::Dir | FileKind::Symlink) {
-            out.insert(dir.join(e.name));
+            out.insert(paths::join(dir, e.name));
         }
     }
 }
@@ -114,7 +115,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         }
         for home in darwin::home_directories(ctx) {
             for dir in HOME_DIRS {
-                bundles_in(ctx, &home.join(dir), &mut bundles);
+                bundles_in(ctx, &paths::join(&home, dir), &mut bundles);
             }
         }
     } else {
@@ -123,7 +124,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
     let mut found = Vec::new();
     for bundle in bundles {
         ctx.check_deadline()?;
-        let info = bundle.join("Contents/Info.plist");
+        let info = paths::join(&bundle, "Contents/Info.plist");
         if let Some(plist::Value::Dictionary(tree)) = darwin::read_plist(ctx, &info) {
             found.push((bundle, tree));
         }
@@ -142,10 +143,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 /// osquery's `genApplication`.
 pub fn row(path: &Path, tree: &plist::Dictionary, last_opened: i64) -> Row {
     let mut r = RowBuilder::new(COLUMNS);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = paths::file_name(path).unwrap_or_default();
     r.set("name", name)
         .set("path", path.to_string_lossy().into_owned())
         .set("last_opened_time", last_opened);

@@ -19,6 +19,7 @@ use crate::os::{FileKind, Fs};
 use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
+use crate::tables::util::paths;
 
 pub static TABLE: TableDef = TableDef {
     name: "apt_sources",
@@ -182,7 +183,7 @@ fn files_ending(fs: &dyn Fs, dir: &Path, suffix: &str) -> Vec<PathBuf> {
     names.sort();
     names
         .into_iter()
-        .map(|n| dir.join(n))
+        .map(|n| paths::join(dir, n))
         .filter(|p| fs.metadata(p, true).is_ok_and(|m| m.kind != FileKind::Dir))
         .collect()
 }
@@ -244,7 +245,7 @@ fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableErr
         }) else {
             continue;
         };
-        let release_path = Path::new(LISTS_DIR).join(release);
+        let release_path = paths::join(Path::new(LISTS_DIR), release);
         let text = match fs.read_string(&release_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -272,7 +273,6 @@ fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::Machine;
     use crate::sql::table::Value;
     use crate::tables::util::testing::fixture;
 
@@ -395,9 +395,10 @@ mod tests {
         assert_eq!(google.get(0, "version"), Some(&Value::Null));
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn runs_on_this_machine() {
-        let engine = crate::sql::Engine::new(Machine::real()).unwrap();
+        let engine = crate::sql::Engine::new(crate::os::Machine::real()).unwrap();
         engine
             .query("SELECT name, base_uri FROM apt_sources")
             .unwrap();

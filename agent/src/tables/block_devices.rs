@@ -321,6 +321,7 @@ mod tests {
         assert_eq!(r.get(4, "type"), Some(&t("LVM2_member")));
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn reads_this_machine() {
         let engine = Engine::new(Machine::real()).unwrap();

@@ -40,7 +40,7 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 use crate::tables::users::parse_passwd;
-use crate::tables::util::read_optional;
+use crate::tables::util::{paths, read_optional};
 
 pub static TABLE: TableDef = TableDef {
     name: "chrome_extensions",
@@ -125,11 +125,11 @@ pub(crate) fn list_dirs(fs: &dyn Fs, dir: &Path) -> Vec<PathBuf> {
         .filter(|e| match e.kind {
             FileKind::Dir => true,
             FileKind::Symlink => fs
-                .metadata(&dir.join(&e.name), true)
+                .metadata(&paths::join(dir, &e.name), true)
                 .is_ok_and(|m| m.kind == FileKind::Dir),
             _ => false,
         })
-        .map(|e| dir.join(e.name))
+        .map(|e| paths::join(dir, e.name))
         .collect()
 }
 
@@ -436,7 +436,7 @@ fn localize_properties(fs: &dyn Fs, ext_path: &Path, p: &mut Properties) {
         .or_else(|| p.get("current_locale"))
         .cloned()
         .unwrap_or_else(|| "en".to_string());
-    let file = ext_path.join("_locales").join(locale).join("messages.json");
+    let file = paths::join(ext_path, format!("_locales/{locale}/messages.json"));
     let Some(messages) = fs.read_string(&file).ok().and_then(|t| PTree::parse(&t)) else {
         return;
     };
@@ -491,12 +491,8 @@ fn settings(prefs: &PTree) -> Option<&PTree> {
 /// Where a settings entry's `path` is: absolute, or relative to the profile's `Extensions`.
 fn settings_path(fs: &dyn Fs, profile: &Path, entry: &PTree) -> Option<PathBuf> {
     let path = &entry.child("path")?.data;
-    let p = Path::new(path);
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        profile.join("Extensions").join(p)
-    };
+    // An absolute path replaces the folder it is joined to.
+    let abs = paths::join(&paths::join(profile, "Extensions"), path);
     Some(canonical(fs, &abs))
 }
 
@@ -539,7 +535,7 @@ struct Profile<'a> {
 
 fn is_profile(fs: &dyn Fs, dir: &Path) -> bool {
     PREFERENCES.iter().any(|f| {
-        fs.metadata(&dir.join(f), true)
+        fs.metadata(&paths::join(dir, f), true)
             .is_ok_and(|m| m.kind == FileKind::File)
     })
 }
@@ -566,7 +562,7 @@ fn read_profile<'a>(
     let fs = ctx.machine.fs.as_ref();
     let texts: Vec<String> = PREFERENCES
         .iter()
-        .filter_map(|f| fs.read_string(&path.join(f)).ok())
+        .filter_map(|f| fs.read_string(&paths::join(&path, f)).ok())
         .filter(|t| !t.is_empty())
         .collect();
     if texts.is_empty() {
@@ -590,10 +586,10 @@ fn read_profile<'a>(
     }
     // Every extension in the profile, then those the preferences reference.
     let mut found: BTreeMap<PathBuf, Found> = BTreeMap::new();
-    for id_dir in list_dirs(fs, &path.join("Extensions")) {
+    for id_dir in list_dirs(fs, &paths::join(&path, "Extensions")) {
         for version_dir in list_dirs(fs, &id_dir) {
             let p = canonical(fs, &version_dir);
-            if let Ok(manifest) = fs.read(&p.join("manifest.json")) {
+            if let Ok(manifest) = fs.read(&paths::join(&p, "manifest.json")) {
                 found.insert(
                     p.clone(),
                     Found {
@@ -615,7 +611,7 @@ fn read_profile<'a>(
             };
             if let Some(f) = found.get_mut(&p) {
                 f.referenced = true;
-            } else if let Ok(manifest) = fs.read(&p.join("manifest.json")) {
+            } else if let Ok(manifest) = fs.read(&paths::join(&p, "manifest.json")) {
                 found.insert(
                     p.clone(),
                     Found {
@@ -714,7 +710,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         }
         for (browser, suffix) in BROWSERS {
             ctx.check_deadline()?;
-            for dir in profile_dirs(fs, &Path::new(&home).join(suffix)) {
+            for dir in profile_dirs(fs, &paths::join(Path::new(&home), suffix)) {
                 let Some(profile) = read_profile(ctx, browser, uid, dir) else {
                     continue;
                 };
@@ -733,7 +729,6 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
     use crate::tables::util::testing::{fixture, text};
@@ -890,7 +885,7 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn reads_this_machine() {
-        let engine = Engine::new(Machine::real()).unwrap();
+        let engine = Engine::new(crate::os::Machine::real()).unwrap();
         let r = engine
             .query("SELECT browser_type, path FROM chrome_extensions")
             .unwrap();

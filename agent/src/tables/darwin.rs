@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::os::{CommandOutput, FileKind};
 use crate::sql::table::ScanContext;
 use crate::tables::plist::scalar;
+use crate::tables::util::paths;
 
 /// `/System/Library/CoreServices/SystemVersion.plist`, the system's version.
 pub const SYSTEM_VERSION: &str = "/System/Library/CoreServices/SystemVersion.plist";
@@ -76,7 +77,7 @@ pub fn home_directories(ctx: &ScanContext<'_>) -> Vec<PathBuf> {
                 .into_iter()
                 .filter(|e| e.kind == FileKind::Dir)
                 .filter(|e| e.name != "Shared" && !e.name.starts_with('.'))
-                .map(|e| Path::new("/Users").join(e.name))
+                .map(|e| paths::join(Path::new("/Users"), e.name))
                 .collect()
         })
         .unwrap_or_default();

@@ -413,6 +413,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn reads_this_machine() {
         let engine = Engine::new(Machine::real()).unwrap();

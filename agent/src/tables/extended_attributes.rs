@@ -22,7 +22,7 @@ use base64::Engine as _;
 use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
-use crate::tables::util::paths::constrained_paths;
+use crate::tables::util::paths::{self, constrained_paths};
 
 pub static TABLE: TableDef = TableDef {
     name: "extended_attributes",
@@ -57,9 +57,8 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 /// The rows of one file's attributes.
 pub fn rows_for(path: &Path, attrs: &[(String, Vec<u8>)]) -> Vec<Row> {
     let text = path.to_string_lossy().into_owned();
-    let directory = path
-        .parent()
-        .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+    let directory =
+        paths::parent(path).map_or_else(String::new, |p| p.to_string_lossy().into_owned());
     let mut r = RowBuilder::new(COLUMNS);
     let mut out = Vec::new();
     let mut push = |r: &mut RowBuilder, key: &str, value: String, b64: bool| {
@@ -318,7 +317,6 @@ mod caps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;
     use crate::tables::util::testing::{fixture, text as t};
@@ -404,7 +402,7 @@ mod tests {
             // The filesystem has no user xattrs (tmpfs on some kernels).
             return;
         }
-        let engine = Engine::new(Machine::real()).unwrap();
+        let engine = Engine::new(crate::os::Machine::real()).unwrap();
         let r = engine
             .query(&format!(
                 "SELECT key, value, base64 FROM extended_attributes WHERE path = '{}'",

@@ -9,7 +9,7 @@ use crate::os::FileKind;
 use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
-use crate::tables::util::paths::constrained_paths;
+use crate::tables::util::paths::{self, constrained_paths};
 
 pub static TABLE: TableDef = TableDef {
     name: "file",
@@ -88,14 +88,12 @@ fn stat_row(ctx: &ScanContext<'_>, path: &Path) -> Option<Row> {
     let mut r = RowBuilder::new(COLUMNS);
     let text = path.to_string_lossy();
     r.set("path", text.as_ref());
-    let directory = path
-        .parent()
-        .map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
+    let directory =
+        paths::parent(path).map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
     r.set("directory", directory);
     r.set(
         "filename",
-        path.file_name()
-            .map_or_else(|| text.to_string(), |n| n.to_string_lossy().into_owned()),
+        paths::file_name(path).unwrap_or_else(|| text.to_string()),
     );
     r.set("inode", meta.inode as i64);
     r.set("uid", i64::from(meta.uid));
@@ -115,4 +113,50 @@ fn stat_row(ctx: &ScanContext<'_>, path: &Path) -> Option<Row> {
         r.set("symlink_target_path", target.to_string_lossy().into_owned());
     }
     Some(r.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sql::Engine;
+    use crate::tables::util::testing::{fixture, text};
+
+    // The `hash` recording (a Linux machine): /srv/app holds config.txt, empty
+    // and sub/inner.txt. Its paths print `/`-separated on any host.
+    #[test]
+    fn paths_of_a_recording_keep_its_spelling() {
+        let engine = Engine::new(fixture("hash")).unwrap();
+        let r = engine
+            .query(
+                "SELECT path, directory, filename, type FROM file \
+                 WHERE path LIKE '/srv/app/%%' ORDER BY path",
+            )
+            .unwrap();
+        let row = |p: &str, d: &str, f: &str, t: &str| vec![text(p), text(d), text(f), text(t)];
+        assert_eq!(
+            r.rows,
+            vec![
+                row("/srv/app/config.txt", "/srv/app", "config.txt", "regular"),
+                row("/srv/app/empty", "/srv/app", "empty", "regular"),
+                row("/srv/app/sub", "/srv/app", "sub", "directory"),
+                row(
+                    "/srv/app/sub/inner.txt",
+                    "/srv/app/sub",
+                    "inner.txt",
+                    "regular"
+                ),
+            ]
+        );
+        let like = engine
+            .query("SELECT path FROM file WHERE path LIKE '/s%/%/%.txt'")
+            .unwrap();
+        assert_eq!(like.rows, vec![vec![text("/srv/app/config.txt")]]);
+        let listed = engine
+            .query("SELECT filename FROM file WHERE directory = '/srv/app/sub'")
+            .unwrap();
+        assert_eq!(listed.rows, vec![vec![text("inner.txt")]]);
+        let root = engine
+            .query("SELECT path, directory, filename FROM file WHERE path = '/'")
+            .unwrap();
+        assert_eq!(root.rows, vec![vec![text("/"), text("/"), text("/")]]);
+    }
 }

@@ -20,7 +20,7 @@ use crate::os::FileKind;
 use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
-use crate::tables::util::paths::{constrained_paths, expand_like};
+use crate::tables::util::paths::{self, constrained_paths, expand_like};
 
 pub static TABLE: TableDef = TableDef {
     name: "hash",
@@ -56,8 +56,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
     for path in constrained_paths(ctx, constraints, "path", None)? {
         ctx.check_deadline()?;
         if is_regular(ctx, &path) {
-            let directory = path
-                .parent()
+            let directory = paths::parent(&path)
                 .map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
             rows.push(hash_row(ctx, &path, directory)?);
         }
@@ -83,7 +82,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         };
         for e in entries {
             ctx.check_deadline()?;
-            let path = dir.join(&e.name);
+            let path = paths::join(&dir, &e.name);
             if is_regular(ctx, &path) {
                 rows.push(hash_row(ctx, &path, text.clone())?);
             }

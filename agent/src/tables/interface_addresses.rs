@@ -131,6 +131,7 @@ fn generate(ctx: &ScanContext<'_>, _: &Constraints) -> Result<Vec<Row>, TableErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;

@@ -19,6 +19,7 @@ use crate::sql::table::{
     Column, Constraints, Platforms, Row, RowBuilder, ScanContext, TableDef, TableError, col,
 };
 use crate::tables::darwin;
+use crate::tables::util::paths;
 
 pub static TABLE: TableDef = TableDef {
     name: "launchd",
@@ -95,7 +96,7 @@ fn files_in(ctx: &ScanContext<'_>, dir: &Path, out: &mut Vec<PathBuf>) {
         entries
             .into_iter()
             .filter(|e| e.kind != FileKind::Dir)
-            .map(|e| dir.join(e.name)),
+            .map(|e| paths::join(dir, e.name)),
     );
 }
 
@@ -105,7 +106,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
         files_in(ctx, Path::new(dir), &mut files);
     }
     for home in darwin::home_directories(ctx) {
-        files_in(ctx, &home.join("Library/LaunchAgents"), &mut files);
+        files_in(ctx, &paths::join(&home, "Library/LaunchAgents"), &mut files);
     }
     let wanted = constraints.eq("path");
     let mut rows = Vec::new();
@@ -124,12 +125,8 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 /// osquery's `genLaunchdItem`.
 pub fn row(path: &Path, tree: &plist::Dictionary) -> Row {
     let mut r = RowBuilder::new(COLUMNS);
-    r.set("path", path.to_string_lossy().into_owned()).set(
-        "name",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
+    r.set("path", path.to_string_lossy().into_owned())
+        .set("name", paths::file_name(path).unwrap_or_default());
     for (key, column) in STRING_KEYS {
         r.set(column, darwin::get_text(tree, key).unwrap_or_default());
     }

@@ -434,6 +434,7 @@ fn generate(ctx: &ScanContext<'_>, constraints: &Constraints) -> Result<Vec<Row>
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::os::Machine;
     use crate::sql::Engine;
     use crate::sql::table::Value;

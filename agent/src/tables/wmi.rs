@@ -31,6 +31,7 @@ use std::io;
 use serde_json::{Map, Value};
 
 use crate::os::windows::Wmi;
+pub use crate::os::windows::{MethodCall, quote};
 
 /// One WMI object: property → value.
 pub type WmiRow = Map<String, Value>;
@@ -100,20 +101,6 @@ pub fn get_strings(row: &WmiRow, name: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Quotes a value as WMI object paths quote string keys.
-pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '\\' || c == '"' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// The object path of an instance: its `__RELPATH`, else `Class.Key="value"`.
 pub fn object_path(row: &WmiRow, class: &str, key: &str) -> Option<String> {
     if let Some(Value::String(p)) = prop(row, "__RELPATH") {
@@ -121,107 +108,6 @@ pub fn object_path(row: &WmiRow, class: &str, key: &str) -> Option<String> {
     }
     let value = get_string(row, key)?;
     Some(format!("{class}.{key}={}", quote(&value)))
-}
-
-/// A WMI method call, in the `CALL` form described in the module docs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MethodCall {
-    pub object_path: String,
-    pub method: String,
-    pub args: Vec<(String, String)>,
-}
-
-impl MethodCall {
-    pub fn new(object_path: &str, method: &str) -> MethodCall {
-        MethodCall {
-            object_path: object_path.to_string(),
-            method: method.to_string(),
-            args: Vec::new(),
-        }
-    }
-
-    pub fn arg(mut self, name: &str, value: &str) -> MethodCall {
-        self.args.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// The string passed to [`Wmi::query`].
-    pub fn to_query(&self) -> String {
-        let mut q = format!("CALL {} {}", self.object_path, self.method);
-        for (name, value) in &self.args {
-            q.push(' ');
-            q.push_str(name);
-            q.push('=');
-            q.push_str(&quote(value));
-        }
-        q
-    }
-
-    /// Parses [`MethodCall::to_query`]'s form; `None` for anything else (WQL).
-    /// (Used by the real WMI on Windows.)
-    #[cfg_attr(not(windows), allow(dead_code))]
-    pub fn parse(query: &str) -> Option<MethodCall> {
-        let rest = query.strip_prefix("CALL ")?;
-        let (object_path, rest) = split_word(rest)?;
-        let (method, mut rest) = split_word(rest.trim_start())?;
-        if method.is_empty() || object_path.is_empty() {
-            return None;
-        }
-        let mut args = Vec::new();
-        loop {
-            rest = rest.trim_start();
-            if rest.is_empty() {
-                break;
-            }
-            let (name, after) = rest.split_once('=')?;
-            let (value, after) = unquote(after)?;
-            args.push((name.to_string(), value));
-            rest = after;
-        }
-        Some(MethodCall {
-            object_path,
-            method,
-            args,
-        })
-    }
-}
-
-/// The text up to the first space outside double quotes (kept as written).
-#[cfg_attr(not(windows), allow(dead_code))]
-fn split_word(s: &str) -> Option<(String, &str)> {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ' ' if !in_quotes => return Some((s[..i].to_string(), &s[i..])),
-            _ => {}
-        }
-    }
-    (!in_quotes).then(|| (s.to_string(), ""))
-}
-
-/// A `"..."` value with `\` escapes, and what follows it.
-#[cfg_attr(not(windows), allow(dead_code))]
-fn unquote(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut escaped = false;
-    for (i, c) in body.char_indices() {
-        if escaped {
-            out.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            return Some((out, &body[i + 1..]));
-        } else {
-            out.push(c);
-        }
-    }
-    None
 }
 
 /// Runs a method and returns its out-parameters (`None` if it has none).

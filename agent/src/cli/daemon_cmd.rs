@@ -1,0 +1,287 @@
+//! `tend run` (the service), and `tend status` / `tend recheck`, which ask
+//! it over the local API.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::{Target, read_input};
+use crate::daemon::{self, Options};
+use crate::ipc::client::Client;
+use crate::ipc::proto::Op;
+use crate::policy::{Interval, Policy};
+use crate::sql::Limits;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Evaluate this policy instead of the one pulled from the configured
+    /// URL (or the built-in one). For trials and tests.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    target: Target,
+    /// The local API's socket (Unix) or pipe name (Windows). Default:
+    /// /run/tend/tend.sock, /var/run/tend/tend.sock on macOS, \\.\pipe\tend;
+    /// TEND_SOCKET also sets it.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<String>,
+    /// The time one check's evaluation may take; past it the check is
+    /// `error` and the others go on.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
+    check_timeout: Interval,
+    /// The most rows one check's query may return.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    check_rows: usize,
+    /// Run under the Windows service control manager (what the MSI
+    /// registers). Under systemd and launchd `tend run` needs no flag.
+    #[arg(long)]
+    service: bool,
+}
+
+fn parse_interval(s: &str) -> Result<Interval, String> {
+    Interval::parse(s)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The service's socket or pipe (default as for `tend run`).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecheckArgs {
+    /// The check to run now (default: every check).
+    check: Option<String>,
+    /// The service's socket or pipe (default as for `tend run`).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Logging for `tend run` (info by default, journald priorities, the
+/// Windows event log under the service manager).
+pub fn init_logging(verbose: u8, args: &RunArgs) {
+    daemon::service::init_logging(verbose, args.service);
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(2))
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let loaded = super::load_config(config)?;
+    let machine = args.target.machine()?;
+    let policy_file = match &args.policy {
+        Some(p) => {
+            let text = read_input(p)?;
+            let name = p.display().to_string();
+            Some((Policy::parse(&text, &name)?, name))
+        }
+        None => None,
+    };
+    let config_path = config.map(Path::to_path_buf);
+    let opts = Options {
+        config: loaded,
+        reload_config: Box::new(move || {
+            super::load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"))
+        }),
+        machine,
+        policy_file,
+        endpoint: crate::ipc::endpoint(args.socket.as_deref()),
+        limits: Limits {
+            time: args.check_timeout.0,
+            rows: args.check_rows,
+        },
+    };
+    if args.service {
+        #[cfg(windows)]
+        {
+            daemon::service::windows::run(Box::new(move |stop| {
+                let rt = runtime().map_err(|e| format!("{e:#}"))?;
+                rt.block_on(daemon::run(opts, stop))
+                    .map_err(|e| e.to_string())
+            }))
+            .map_err(anyhow::Error::msg)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        #[cfg(not(windows))]
+        anyhow::bail!(
+            "--service is for the Windows service manager; under systemd or launchd run `tend run` as it is"
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(daemon::run(opts, std::future::pending::<()>()))
+        .context("the Tend service")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn call(socket: Option<&str>, op: Op, timeout: Duration) -> anyhow::Result<Value> {
+    let rt = runtime()?;
+    let endpoint = crate::ipc::endpoint(socket);
+    rt.block_on(async {
+        let mut c = Client::connect(&endpoint).await?;
+        c.call(&op, timeout).await
+    })
+    .map_err(anyhow::Error::from)
+}
+
+/// 0 when every applicable check passes, 1 when any fails, 2 when any is
+/// in error (and none fails), as `tend check`.
+fn exit_code(checks: &[Value]) -> ExitCode {
+    let any = |s: &str| checks.iter().any(|c| c["status"] == s);
+    if any("failed") {
+        ExitCode::from(1)
+    } else if any("error") {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The human view of a list of checks.
+pub fn render_checks(checks: &[Value], color: bool) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let name_w = checks
+        .iter()
+        .map(|c| text(&c["name"]).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "{:<16}  {:<name_w$}  {:<25}  NEXT RUN",
+        "STATUS", "CHECK", "SINCE"
+    );
+    for c in checks {
+        let (mark, code) = match c["status"].as_str().unwrap_or("") {
+            "passed" => ("✔ passed", "32"),
+            "failed" => ("✘ failed", "31"),
+            "error" => ("! error", "33"),
+            "not_applicable" => ("- not applicable", "2"),
+            _ => ("… pending", "2"),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {:<name_w$}  {:<25}  {}",
+            paint(color, code, &format!("{mark:<16}")),
+            text(&c["name"]),
+            text(&c["since"]),
+            text(&c["next_run"]),
+        );
+    }
+    for c in checks
+        .iter()
+        .filter(|c| c["status"] == "failed" || c["status"] == "error")
+    {
+        let _ = writeln!(out);
+        let title = if c["status"] == "failed" {
+            format!("✘ {} ({})", text(&c["name"]), text(&c["id"]))
+        } else {
+            format!(
+                "! {} ({}) could not be checked",
+                text(&c["name"]),
+                text(&c["id"])
+            )
+        };
+        let _ = writeln!(out, "{}", paint(color, "1", &title));
+        if let Some(e) = c["error"].as_str() {
+            let _ = writeln!(out, "  {e}");
+        }
+        if let Some(fix) = c["remediation"].as_str() {
+            for l in fix.lines() {
+                let _ = writeln!(out, "  {l}");
+            }
+        }
+        if c["watching"] == true {
+            let _ = writeln!(
+                out,
+                "  (watching the files it read: a fix is seen within seconds)"
+            );
+        }
+    }
+    out
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let v = call(args.socket.as_deref(), Op::Status, Duration::from_secs(30))?;
+    let checks = v["checks"].as_array().cloned().unwrap_or_default();
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Table => {
+            let p = &v["policy"];
+            let asset = &v["asset"]["asset"];
+            println!(
+                "Tend {} (pid {}) · {} · policy {} serial {} · {}",
+                v["daemon"]["version"].as_str().unwrap_or("?"),
+                v["daemon"]["pid"],
+                asset["name"].as_str().unwrap_or("this device"),
+                p["name"].as_str().unwrap_or(""),
+                p["serial"],
+                p["origin"].as_str().unwrap_or("")
+            );
+            if let Some(problem) = p["problem"].as_str() {
+                println!("policy problem: {problem}");
+            }
+            println!();
+            print!(
+                "{}",
+                render_checks(&checks, std::io::stdout().is_terminal())
+            );
+            let s = &v["summary"];
+            println!(
+                "\n{} passed, {} failed, {} error, {} not applicable, {} pending",
+                s["passed"], s["failed"], s["error"], s["not_applicable"], s["pending"]
+            );
+        }
+    }
+    Ok(exit_code(&checks))
+}
+
+pub fn recheck(args: RecheckArgs) -> anyhow::Result<ExitCode> {
+    let v = call(
+        args.socket.as_deref(),
+        Op::Recheck {
+            check: args.check.clone(),
+        },
+        daemon::RECHECK_TIMEOUT + Duration::from_secs(5),
+    )?;
+    let checks = v["checks"].as_array().cloned().unwrap_or_default();
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Table => print!(
+            "{}",
+            render_checks(&checks, std::io::stdout().is_terminal())
+        ),
+    }
+    Ok(exit_code(&checks))
+}
