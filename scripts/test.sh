@@ -31,6 +31,8 @@ for target in aarch64-apple-darwin x86_64-apple-darwin; do
 done
 
 echo "== Windows: build tend.exe, run the Windows test suite under Wine"
+export TEND_WINEPREFIX="${TEND_WINEPREFIX:-$HOME/.cache/tend/wine}"
+trap 'WINEPREFIX="$TEND_WINEPREFIX" wineserver -k </dev/null >/dev/null 2>&1 || true' EXIT
 cargo build --locked --target x86_64-pc-windows-gnu -p tend
 cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_live
 

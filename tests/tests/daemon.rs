@@ -376,7 +376,7 @@ fn a_crashed_daemon_loses_no_transition() {
         ),
     );
     let socket = dev.path("tend.sock");
-    // Debug builds hold each delivered batch 30 ms before acknowledging it,
+    // Debug builds hold each delivered batch 50 ms before acknowledging it,
     // so some kills land between delivery and acknowledgement.
     let mut d = Daemon::start_with_env(
         &[
@@ -387,7 +387,7 @@ fn a_crashed_daemon_loses_no_transition() {
             "--snapshot",
             dev.machine().to_str().unwrap(),
         ],
-        &[("TEND_TEST_ACK_DELAY_MS", "30")],
+        &[("TEND_TEST_ACK_DELAY_MS", "50")],
         &socket,
         &dev.path("daemon.log"),
     );
@@ -534,6 +534,7 @@ fn raw(socket: &Path, bytes: &[u8]) -> String {
     let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -866,5 +867,71 @@ fn a_check_over_budget_is_an_error_and_the_others_go_on() {
             .as_str()
             .unwrap()
             .contains("time limit")
+    );
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_reload_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dev = Device::new();
+    let policy_file = dev.path("policy.json");
+    std::fs::write(&policy_file, policy(1, "1h")).unwrap();
+    let cfg = dev.path("agent.toml");
+    write_config(
+        &cfg,
+        &format!("state_dir = \"{}\"\n", dev.path("state").display()),
+    );
+    let notify_path = dev.path("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut d = Daemon::start_with_env(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--policy",
+            policy_file.to_str().unwrap(),
+            "--snapshot",
+            dev.machine().to_str().unwrap(),
+        ],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+        &dev.path("tend.sock"),
+        &dev.path("daemon.log"),
+    );
+    let mut heard: Vec<String> = Vec::new();
+    let mut listen = |until: &str, limit: Duration| {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < limit {
+            if let Ok(n) = notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = msg.contains(until);
+                heard.push(msg);
+                if done {
+                    return;
+                }
+            }
+        }
+        panic!("no {until} within {limit:?}; heard {heard:?}");
+    };
+    listen("READY=1", Duration::from_secs(10));
+    // WatchdogSec=0.4s: pinged every 0.2 s.
+    listen("WATCHDOG=1", Duration::from_secs(2));
+    listen("WATCHDOG=1", Duration::from_secs(2));
+    d.signal(libc::SIGHUP);
+    listen("RELOADING=1", Duration::from_secs(5));
+    listen("READY=1", Duration::from_secs(5));
+    d.wait_for("firewall", "passed", Duration::from_secs(10));
+    let pid = d.pid();
+    d.signal(libc::SIGTERM);
+    listen("STOPPING=1", Duration::from_secs(5));
+    assert_eq!(d.stop(), Some(0), "pid {pid}");
+    assert!(
+        !dev.path("tend.sock").exists(),
+        "the socket is removed on stop"
     );
 }

@@ -9,6 +9,10 @@ prefix=${1:?usage: setup.sh PREFIX}
 here=$(cd "$(dirname "$0")" && pwd)
 export WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 mkdir -p "$prefix"
+# A persistent wineserver started with its output detached: one started later
+# by a test would inherit the test runner's pipes and keep them open after the
+# run. The test command stops it at the end (`wineserver -k`).
+wineserver -p </dev/null >/dev/null 2>&1 || true
 if [ ! -f "$prefix/system.reg" ]; then
   # Boot detached from our pipes: a wineserver holding them would hang the caller.
   timeout 300 wineboot --init </dev/null >/dev/null 2>&1 || true

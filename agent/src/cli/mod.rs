@@ -13,6 +13,7 @@ mod query;
 mod schema;
 mod shell;
 mod snapshot;
+mod workflow_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -79,6 +80,11 @@ enum Command {
     Status(daemon_cmd::StatusArgs),
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
+    /// Workflows: validate, draw (Mermaid, DOT), run in memory.
+    Workflow {
+        #[command(subcommand)]
+        command: workflow_cmd::Command,
+    },
 }
 
 /// Which machine to read: this one, or a recording.
@@ -157,6 +163,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => daemon_cmd::run(a, config),
         Command::Status(a) => daemon_cmd::status(a),
         Command::Recheck(a) => daemon_cmd::recheck(a),
+        Command::Workflow { command } => workflow_cmd::run(command),
     };
     match result {
         Ok(code) => code,

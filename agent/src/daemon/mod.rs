@@ -493,14 +493,7 @@ fn initial_policy(manager: &PolicyManager) -> PolicyUpdate {
         Err(e) => {
             tracing::error!("{e}; no checks run until a policy is accepted");
             PolicyUpdate {
-                policy: Policy {
-                    version: crate::policy::FORMAT_VERSION,
-                    serial: 0,
-                    name: None,
-                    checks: Vec::new(),
-                    workflows: Vec::new(),
-                    settings: Default::default(),
-                },
+                policy: initial_policy_placeholder(),
                 origin: "none".into(),
                 problem: Some(e.to_string()),
             }
@@ -836,20 +829,31 @@ impl Core {
         Ok("reloaded".into())
     }
 
-    async fn pull(&mut self) -> Result<String, String> {
+    /// Asks the policy task to pull now; the answer goes to `reply` from a
+    /// task of its own, so a slow server does not hold up the core loop.
+    fn pull(&self, reply: oneshot::Sender<Result<String, String>>) {
         match &self.policy_source {
             PolicySource::Managed { pull, .. } => {
-                let (tx, rx) = oneshot::channel();
-                pull.send(tx)
-                    .await
-                    .map_err(|_| "the policy task is not running".to_string())?;
-                rx.await
-                    .map_err(|_| "the policy task stopped".to_string())?
+                let pull = pull.clone();
+                tokio::spawn(async move {
+                    let (tx, rx) = oneshot::channel();
+                    let r = match pull.send(tx).await {
+                        Err(_) => Err("the policy task is not running".to_string()),
+                        Ok(()) => rx
+                            .await
+                            .unwrap_or_else(|_| Err("the policy task stopped".to_string())),
+                    };
+                    let _ = reply.send(r);
+                });
             }
             PolicySource::Fixed if self.fixed_policy => {
-                Err("the service was started with --policy; there is nothing to pull".into())
+                let _ = reply.send(Err(
+                    "the service was started with --policy; there is nothing to pull".into(),
+                ));
             }
-            PolicySource::Fixed => Err("no policy_url is configured".into()),
+            PolicySource::Fixed => {
+                let _ = reply.send(Err("no policy_url is configured".into()));
+            }
         }
     }
 
@@ -871,10 +875,7 @@ impl Core {
                 self.settle_groups();
             }
             Command::RunAll { reason } => self.enqueue_all(reason),
-            Command::Pull { reply } => {
-                let r = self.pull().await;
-                let _ = reply.send(r);
-            }
+            Command::Pull { reply } => self.pull(reply),
             Command::Reload { reply } => {
                 let r = self.reload().await;
                 if let Some(reply) = reply {

@@ -123,9 +123,11 @@ pub fn init_logging(verbose: u8, windows_service: bool) {
             .event_format(format::Journal(format))
             .try_init();
     } else {
+        use std::io::IsTerminal;
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
             .try_init();
     }

@@ -174,7 +174,7 @@ mod tests {
             .iter()
             .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
             .sum();
-        assert!(all >= 7 && all <= 10, "{all}");
+        assert!((7..=10).contains(&all), "{all}");
         // Every line is a whole JSON document.
         for l in current.lines() {
             serde_json::from_str::<serde_json::Value>(l).unwrap();
