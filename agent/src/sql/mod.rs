@@ -357,4 +357,25 @@ mod tests {
             .unwrap();
         assert!(matches!(like.get(0, "n"), Some(Value::Integer(n)) if *n > 5));
     }
+
+    /// Tables skip columns a statement does not read (SQLite's colUsed), but a
+    /// column named only in WHERE or ORDER BY is still filled.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn columns_read_only_in_where_are_still_filled() {
+        let e = engine(Limits::default());
+        let pid = std::process::id();
+        let r = e
+            .query(&format!(
+                "SELECT pid FROM processes WHERE pid = {pid} AND cmdline <> '' AND cwd <> ''"
+            ))
+            .unwrap();
+        assert_eq!(r.rows.len(), 1);
+        let r = e
+            .query(&format!(
+                "SELECT name, cmdline FROM processes WHERE pid = {pid}"
+            ))
+            .unwrap();
+        assert!(matches!(r.get(0, "cmdline"), Some(Value::Text(c)) if !c.is_empty()));
+    }
 }

@@ -532,11 +532,22 @@ pub struct ScanContext<'a> {
     /// When the query must stop. Tables that can take long (hashing, walking
     /// trees) call [`ScanContext::check_deadline`] as they go.
     pub deadline: Option<Instant>,
+    /// The columns the query reads (SQLite's `colUsed`), when known. A table
+    /// may leave the others NULL and skip the work of filling them.
+    pub used: Option<&'a [bool]>,
 }
 
 impl ScanContext<'_> {
     pub fn platform(&self) -> Platform {
         self.machine.platform
+    }
+
+    /// Whether the query reads `column` of `columns` (always true when unknown).
+    pub fn wants(&self, columns: &[Column], column: &str) -> bool {
+        match (self.used, columns.iter().position(|c| c.name == column)) {
+            (Some(used), Some(i)) => used.get(i).copied().unwrap_or(true),
+            _ => true,
+        }
     }
 
     pub fn check_deadline(&self) -> Result<(), TableError> {

@@ -99,7 +99,11 @@ impl TableBinding {
             .filter(|c| c.flags & flags::REQUIRED != 0)
     }
 
-    fn scan(&self, constraints: &Constraints) -> Result<Vec<Row>, TableError> {
+    fn scan(
+        &self,
+        constraints: &Constraints,
+        used: Option<&[bool]>,
+    ) -> Result<Vec<Row>, TableError> {
         let platform = self.machine.platform;
         let table = match self.implementation {
             Some(t) if t.platforms.contains(platform) => t,
@@ -122,6 +126,7 @@ impl TableBinding {
         let ctx = ScanContext {
             machine: &self.machine,
             deadline: self.runtime.deadline(),
+            used,
         };
         let rows = (table.generate)(&ctx, constraints)?;
         let types: Vec<ColumnType> = self.columns.iter().map(|c| c.ty).collect();
@@ -221,6 +226,9 @@ unsafe impl<'vtab> VTab<'vtab> for TendTable {
         } else {
             1_000_000.0
         };
+        // Which columns the statement reads: bit i for column i, bit 63 for
+        // "63 or later". Tables may skip filling the others.
+        plan.push_str(&format!("u{:x};", info.col_used()));
         info.set_estimated_cost(cost);
         info.set_idx_str(&plan);
         Ok(true)
@@ -253,12 +261,13 @@ unsafe impl VTabCursor for TendCursor {
         args: &Filters<'_>,
     ) -> rusqlite::Result<()> {
         let mut constraints = Constraints::default();
-        for (n, part) in idx_str
-            .unwrap_or("")
-            .split(';')
-            .filter(|p| !p.is_empty())
-            .enumerate()
-        {
+        let mut used = None;
+        let mut n = 0;
+        for part in idx_str.unwrap_or("").split(';').filter(|p| !p.is_empty()) {
+            if let Some(hex) = part.strip_prefix('u') {
+                used = u64::from_str_radix(hex, 16).ok();
+                continue;
+            }
             let (col, op) = part.split_at(part.len() - 1);
             let (Ok(col), Some(op)) = (
                 col.parse::<usize>(),
@@ -267,6 +276,7 @@ unsafe impl VTabCursor for TendCursor {
                 return Err(module_error(format!("bad plan {part:?}")));
             };
             let value: rusqlite::types::Value = args.get(n)?;
+            n += 1;
             let column = &self.binding.columns[col];
             constraints.0.push(Constraint {
                 column: column.name.clone(),
@@ -274,7 +284,15 @@ unsafe impl VTabCursor for TendCursor {
                 value,
             });
         }
-        self.rows = self.binding.scan(&constraints).map_err(module_error)?;
+        let used: Option<Vec<bool>> = used.map(|mask| {
+            (0..self.binding.columns.len())
+                .map(|i| mask & (1u64 << i.min(63)) != 0)
+                .collect()
+        });
+        self.rows = self
+            .binding
+            .scan(&constraints, used.as_deref())
+            .map_err(module_error)?;
         self.pos = 0;
         Ok(())
     }

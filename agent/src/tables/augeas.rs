@@ -809,6 +809,7 @@ mod tests {
         let ctx = ScanContext {
             machine,
             deadline: None,
+            used: None,
         };
         let constraints = Constraints(vec![Constraint {
             column: column.into(),

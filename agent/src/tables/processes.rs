@@ -357,9 +357,14 @@ fn process_row(ctx: &ScanContext<'_>, pid: &str, boot: Option<i64>) -> Option<Ro
     let status = parse_status(&fs.read_string(&proc_path(pid, "status")).ok()?);
     let mut r = RowBuilder::new(COLUMNS);
     r.set("pid", pid.parse::<i64>().unwrap_or(0));
-    let mut path = read_proc_link(fs, pid, "exe");
-    let disk = on_disk(fs, pid, &mut path);
-    r.set("path", path).set("on_disk", disk);
+    // Reading links, cmdline, cgroup and io costs a syscall or more each per
+    // process; skip what the query does not read (SQLite's colUsed).
+    let wants = |c: &str| ctx.wants(COLUMNS, c);
+    if wants("path") || wants("on_disk") {
+        let mut path = read_proc_link(fs, pid, "exe");
+        let disk = on_disk(fs, pid, &mut path);
+        r.set("path", path).set("on_disk", disk);
+    }
     r.set("name", status.name);
     if let Some(s) = &stat {
         r.set("parent", s.parent)
@@ -368,18 +373,26 @@ fn process_row(ctx: &ScanContext<'_>, pid: &str, boot: Option<i64>) -> Option<Ro
             .set("nice", s.nice)
             .set("threads", s.threads);
     }
-    let cmdline = fs
-        .read(&proc_path(pid, "cmdline"))
-        .map(|b| join_cmdline(&b))
-        .unwrap_or_default();
-    r.set("cmdline", cmdline);
-    let cgroup = fs
-        .read_string(&proc_path(pid, "cgroup"))
-        .map(|t| parse_cgroup(&t))
-        .unwrap_or_default();
-    r.set("cgroup_path", cgroup);
-    r.set("cwd", read_proc_link(fs, pid, "cwd"));
-    r.set("root", read_proc_link(fs, pid, "root"));
+    if wants("cmdline") {
+        let cmdline = fs
+            .read(&proc_path(pid, "cmdline"))
+            .map(|b| join_cmdline(&b))
+            .unwrap_or_default();
+        r.set("cmdline", cmdline);
+    }
+    if wants("cgroup_path") {
+        let cgroup = fs
+            .read_string(&proc_path(pid, "cgroup"))
+            .map(|t| parse_cgroup(&t))
+            .unwrap_or_default();
+        r.set("cgroup_path", cgroup);
+    }
+    if wants("cwd") {
+        r.set("cwd", read_proc_link(fs, pid, "cwd"));
+    }
+    if wants("root") {
+        r.set("root", read_proc_link(fs, pid, "root"));
+    }
     if let Some([u, eu, su]) = status.uids {
         r.set("uid", u).set("euid", eu).set("suid", su);
     }
@@ -399,7 +412,10 @@ fn process_row(ctx: &ScanContext<'_>, pid: &str, boot: Option<i64>) -> Option<Ro
     };
     r.set("start_time", start);
     // /proc/<pid>/io needs root (or the process's owner); unreadable is no value.
-    if let Ok(io) = fs.read_string(&proc_path(pid, "io")) {
+    let io = (wants("disk_bytes_read") || wants("disk_bytes_written"))
+        .then(|| fs.read_string(&proc_path(pid, "io")).ok())
+        .flatten();
+    if let Some(io) = io {
         let (read, written) = parse_io(&io);
         r.set_opt("disk_bytes_read", read);
         r.set("disk_bytes_written", written);
