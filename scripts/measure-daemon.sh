@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures the idle footprint of `tend run` on a release build (Linux):
-#   - resident memory (VmRSS, and the peak VmHWM) once start-up is over,
+#   - resident memory (VmRSS, and the peak VmHWM) once start-up is over and
+#     the daemon is idle, and right after evaluation cycles,
 #   - wake-ups while idle between checks: context switches of every thread
 #     of the daemon over IDLE_SECONDS (default 60), from /proc/PID/task/*/status,
 #   - CPU time (user + system, /proc/PID/stat) of one full evaluation cycle,
@@ -52,7 +53,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 kill -0 "$pid" || { cat "$tmp/daemon.log"; exit 1; }
-# Let start-up's blocking threads retire (their keep-alive is 2 s).
+# Let start-up's blocking threads retire (their keep-alive is 2 s) and the
+# daemon trim its memory (2 s after the last evaluation).
 sleep 4
 
 field() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
@@ -84,6 +86,9 @@ for _ in $(seq 1 "$CYCLES"); do
 done
 t1="$(date +%s%N)"
 c1="$(cpu_ticks)"
+rss_busy_kb="$(field VmRSS)"
+sleep 4
+rss_again_kb="$(field VmRSS)"
 checks="$("$bin" status --format json --socket "$sock" | grep -c '"severity"')"
 
 cpu_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$CYCLES" 'BEGIN { printf "%.1f", (b - a) * 1000 / hz / n }')
@@ -92,6 +97,8 @@ wall_ms=$(awk -v a="$t0" -v b="$t1" -v n="$CYCLES" 'BEGIN { printf "%.1f", (b - 
 echo "tend run (release), built-in policy, $checks checks, ${MACHINE:-recorded linux-compliant} machine"
 echo "  binary size:                      $(( $(stat -c %s "$bin") / 1024 )) KiB"
 echo "  idle RSS after start-up:          $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MiB (VmRSS $rss_kb kB; peak VmHWM $hwm_kb kB)"
+mib() { echo "$(($1 / 1024)).$(( ($1 % 1024) * 10 / 1024 )) MiB"; }
+echo "  RSS right after $CYCLES cycles:     $(mib "$rss_busy_kb") (before the idle trim); idle again: $(mib "$rss_again_kb")"
 echo "  threads while idle:               $threads_idle (after the idle period: $threads_after)"
 echo "  context switches in ${IDLE_SECONDS}s idle:   $((s1 - s0)) (all threads, voluntary + nonvoluntary)"
 echo "  one full evaluation cycle:        ${cpu_ms} ms CPU (user+system), ${wall_ms} ms wall per re-check of every check, mean of $CYCLES"

@@ -517,10 +517,27 @@ fn a_crashed_daemon_loses_no_transition() {
     assert_eq!(d.stop(), Some(0), "a clean stop after the crashes");
 }
 
+/// A copy of `tend` that another user can run: the build's own may sit in a
+/// directory only its owner can enter (a target dir under root's home).
+fn tend_bin_for_anyone() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tend-e2e-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("tend");
+        std::fs::copy(tend_bin(), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    })
+    .clone()
+}
+
 /// Runs `tend` as another user (nobody).
 fn as_nobody(args: &[&str]) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    std::process::Command::new(tend_bin())
+    std::process::Command::new(tend_bin_for_anyone())
         .args(args)
         .uid(65534)
         .gid(65534)

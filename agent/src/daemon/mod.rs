@@ -76,6 +76,9 @@ pub const GRACE: Duration = Duration::from_secs(5);
 pub const RECHECK_TIMEOUT: Duration = Duration::from_secs(120);
 /// A jump this large between the wall and monotonic clocks is a wake from sleep.
 pub const JUMP: Duration = Duration::from_secs(30);
+/// Idle this long after the last evaluation, the daemon trims its memory
+/// ([`service::trim_memory`]).
+pub const TRIM_AFTER: Duration = Duration::from_secs(2);
 
 /// How to run the daemon.
 pub struct Options {
@@ -536,6 +539,8 @@ struct Core {
     debounce: HashMap<String, Instant>,
     sinks: Vec<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
     facts: identity::MachineFacts,
+    /// When to trim memory, once idle.
+    trim_at: Option<Instant>,
 }
 
 impl Core {
@@ -673,6 +678,7 @@ impl Core {
         }
         self.settle_groups();
         self.publish_due();
+        self.trim_at = Some(Instant::now() + TRIM_AFTER);
     }
 
     fn settle_groups(&mut self) {
@@ -991,6 +997,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
         debounce: HashMap::new(),
         sinks: Vec::new(),
         facts,
+        trim_at: None,
     };
     core.start_sinks().map_err(DaemonError::Start)?;
     let first = match opts.policy_file {
@@ -1066,6 +1073,8 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
             .map(|d| Duration::from_millis(d.saturating_sub(now).max(0) as u64));
         let debounce_at = core.debounce.values().min().copied();
         let deadline = core.running.as_ref().map(|r| r.deadline);
+        let idle = core.running.is_none() && core.queue.is_empty() && core.debounce.is_empty();
+        let trim_at = core.trim_at.filter(|_| idle);
         #[cfg(unix)]
         let signals = async {
             tokio::select! {
@@ -1121,6 +1130,12 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
             }
             _ = tokio::time::sleep_until(deadline.map_or_else(tokio::time::Instant::now, Into::into)), if deadline.is_some() => {
                 core.abandon().await;
+            }
+            _ = tokio::time::sleep_until(trim_at.map_or_else(tokio::time::Instant::now, Into::into)), if trim_at.is_some() => {
+                core.trim_at = None;
+                // A read of /proc/self/maps and a few dozen madvise calls: quick.
+                let n = service::trim_memory();
+                tracing::debug!(mappings = n, "idle: memory trimmed");
             }
             sig = signals => {
                 if sig == "hup" {

@@ -52,16 +52,21 @@ impl FileSink {
         {
             std::fs::create_dir_all(dir)?;
         }
+        // A cut-short last line is repaired through a plain read-write
+        // handle (Windows does not truncate through an append-only one).
+        if let Ok(mut f) = OpenOptions::new().read(true).write(true).open(&self.path) {
+            let len = f.metadata()?.len();
+            repair_tail(&mut f, len)?;
+        }
         let mut opts = OpenOptions::new();
-        opts.read(true).append(true).create(true);
+        opts.append(true).create(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o640);
         }
-        let mut f = opts.open(&self.path)?;
+        let f = opts.open(&self.path)?;
         let len = f.metadata()?.len();
-        let len = repair_tail(&mut f, len)?;
         Ok((f, len))
     }
 
@@ -132,6 +137,7 @@ fn repair_tail(f: &mut File, len: u64) -> io::Result<u64> {
         None if tail == len => 0,
         // A line longer than 64 KiB without an end: keep it and start a new line.
         None => {
+            f.seek(SeekFrom::End(0))?;
             f.write_all(b"\n")?;
             return Ok(len + 1);
         }
