@@ -159,7 +159,6 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn which_changes_matter() {
@@ -181,6 +180,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_change_to_a_watched_file_is_reported() {
+        use std::time::Duration;
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("etc/ufw/ufw.conf");
         let missing = dir.path().join("etc/apt/apt.conf.d/50unattended-upgrades");

@@ -182,3 +182,55 @@ pub async fn serve_pipe<S: Service>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::client::Client;
+    use crate::ipc::proto::{Op, Push};
+    use crate::ipc::server::ApiError;
+    use std::time::Duration;
+    use tokio::sync::broadcast;
+
+    struct Who(broadcast::Sender<Push>);
+
+    impl Service for Who {
+        async fn call(&self, peer: &Peer, op: Op) -> Result<serde_json::Value, ApiError> {
+            Ok(serde_json::json!({"op": op.name(), "pid": peer.pid, "session": peer.session}))
+        }
+        fn subscribe(&self) -> broadcast::Receiver<Push> {
+            self.0.subscribe()
+        }
+    }
+
+    #[test]
+    fn a_client_is_served_over_the_pipe_and_identified() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let name = format!(r"\\.\pipe\tend-test-{}", std::process::id());
+            let (tx, _) = broadcast::channel(4);
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let n = name.clone();
+            let server = tokio::spawn(async move {
+                serve_pipe(&n, Arc::new(Who(tx)), async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut c = Client::connect(&name).await.unwrap();
+            let v = c.call(&Op::Hello, Duration::from_secs(10)).await.unwrap();
+            assert_eq!(v["op"], "hello");
+            assert_eq!(v["pid"], std::process::id());
+            // A second client while the first is connected.
+            let mut c2 = Client::connect(&name).await.unwrap();
+            let v = c2.call(&Op::Status, Duration::from_secs(10)).await.unwrap();
+            assert_eq!(v["op"], "status");
+            let _ = stop_tx.send(());
+            server.await.unwrap().unwrap();
+        });
+    }
+}

@@ -99,12 +99,11 @@ impl Fs for TrackingFs {
     }
 }
 
-#[cfg(test)]
+// The augeas table needs libaugeas: a Linux (and macOS) host.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    // The augeas table needs libaugeas: a Linux (and macOS) host.
-    #[cfg(unix)]
     #[test]
     fn records_what_a_query_read() {
         let dir = concat!(
