@@ -84,3 +84,41 @@ pub fn seed_queries() -> Vec<(String, String)> {
     }
     out
 }
+
+/// `tend check --format json` with extra arguments: the exit code and the document.
+pub fn check_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend_from_slice(args);
+    let o = tend(&all);
+    let doc = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    (o.status.code(), doc)
+}
+
+/// `tend check --format json --snapshot tests/fixtures/<dir>`.
+pub fn check_fixture(dir: &str) -> (Option<i32>, serde_json::Value) {
+    let dir = fixture(dir);
+    check_json(&["--snapshot", dir.to_str().expect("fixture paths are UTF-8")])
+}
+
+/// Each check's id and status, in policy order.
+pub fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["checks"]
+        .as_array()
+        .expect("a check document has checks")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Owned pairs, to compare with [`statuses`].
+pub fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}

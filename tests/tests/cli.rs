@@ -3,36 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use tend_e2e::{fixture, stderr, stdout, tend, tend_bin};
-
-fn check_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let mut all = vec!["check", "--format", "json"];
-    all.extend_from_slice(args);
-    let o = tend(&all);
-    let doc = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (o.status.code(), doc)
-}
-
-fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
+use tend_e2e::{check_json, fixture, pairs, statuses, stderr, stdout, tend, tend_bin};
 
 #[test]
 fn compliant_linux_laptop_passes_everything() {

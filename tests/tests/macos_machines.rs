@@ -2,41 +2,7 @@
 //! `machines/macos14-compliant` (a MacBook Air with Apple silicon) and
 //! `machines/macos14-noncompliant` (an Intel iMac without a T2 chip).
 
-use tend_e2e::{fixture, stderr, stdout, tend};
-
-fn check_json(dir: &str) -> (Option<i32>, serde_json::Value) {
-    let dir = fixture(dir);
-    let o = tend(&[
-        "check",
-        "--snapshot",
-        dir.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let doc = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (o.status.code(), doc)
-}
-
-fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
+use tend_e2e::{check_fixture as check_json, fixture, pairs, statuses, stderr, stdout, tend};
 
 #[test]
 fn compliant_mac_passes_everything() {

@@ -5,41 +5,7 @@
 //! `machines/windows11-noncompliant` (an HP mini PC nobody manages); and
 //! the other Windows tables on the same recordings, as `tend query` shows them.
 
-use tend_e2e::{fixture, stderr, stdout, tend};
-
-fn check_json(dir: &str) -> (Option<i32>, serde_json::Value) {
-    let dir = fixture(dir);
-    let o = tend(&[
-        "check",
-        "--snapshot",
-        dir.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let doc = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (o.status.code(), doc)
-}
-
-fn statuses(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
+use tend_e2e::{check_fixture as check_json, fixture, pairs, statuses, stderr, stdout, tend};
 
 /// `tend query --format json` on a recorded machine: rows of column → text.
 fn query(dir: &str, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
