@@ -2,27 +2,163 @@
 //!
 //! Each evaluation comes back with the paths it read ([`super::evaluator`]).
 //! While a check is failing (or in error), the daemon watches those paths
-//! with the `notify` crate (inotify on Linux, FSEvents on macOS,
-//! `ReadDirectoryChangesW` on Windows) and re-checks it when one changes,
+//! (inotify on Linux through the `inotify` crate; the `notify` crate's
+//! FSEvents on macOS and `ReadDirectoryChangesW` on Windows) and re-checks
+//! it when one changes,
 //! so a fix is seen within seconds instead of at the next interval. A
 //! path's parent directory is watched rather than the file, because
 //! editors and package managers replace files by renaming over them, which
 //! a watch on the old file would miss; for a path that does not exist yet
 //! the nearest existing ancestor is watched, so creating it counts.
 //! Pseudo-filesystems (`/proc`, `/sys`, `/dev`, `/run`) are not watched.
+//!
+//! On Linux the watch asks for changes only: `notify` also subscribes to
+//! `IN_OPEN`, and a watch on `/etc` (the nearest ancestor of a missing
+//! `/etc/ufw/ufw.conf`) would then wake the daemon every time any program
+//! starts (the loader opens `/etc/ld.so.cache`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc::UnboundedSender;
+
+/// The OS facility: directory watches whose changes go to a channel.
+#[cfg(target_os = "linux")]
+mod backend {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+
+    use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+    use tokio::sync::mpsc::UnboundedSender;
+
+    type Dirs = Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>;
+
+    pub struct Backend {
+        watches: Watches,
+        dirs: Dirs,
+        by_dir: HashMap<PathBuf, WatchDescriptor>,
+    }
+
+    /// Changes, not reads or opens.
+    fn mask() -> WatchMask {
+        WatchMask::ATTRIB
+            | WatchMask::CREATE
+            | WatchMask::DELETE
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::MODIFY
+            | WatchMask::MOVED_FROM
+            | WatchMask::MOVED_TO
+            | WatchMask::DELETE_SELF
+            | WatchMask::MOVE_SELF
+    }
+
+    impl Backend {
+        pub fn new(tx: UnboundedSender<Vec<PathBuf>>) -> std::io::Result<Backend> {
+            let mut inotify = Inotify::init()?;
+            let watches = inotify.watches();
+            let dirs: Dirs = Arc::default();
+            let map = dirs.clone();
+            std::thread::Builder::new()
+                .name("tend-watch".into())
+                .spawn(move || {
+                    let mut buf = [0u8; 16 << 10];
+                    loop {
+                        let events = match inotify.read_events_blocking(&mut buf) {
+                            Ok(e) => e,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => {
+                                tracing::warn!("file watch stopped: {e}");
+                                return;
+                            }
+                        };
+                        let mut paths = Vec::new();
+                        {
+                            let m = map.lock().unwrap_or_else(|p| p.into_inner());
+                            for ev in events {
+                                if ev.mask.contains(EventMask::Q_OVERFLOW) {
+                                    // Too many to tell: any watched directory may have changed.
+                                    paths.extend(m.values().cloned());
+                                } else if let Some(dir) = m.get(&ev.wd) {
+                                    paths.push(match ev.name {
+                                        Some(n) => dir.join(n),
+                                        None => dir.clone(),
+                                    });
+                                }
+                            }
+                        }
+                        if !paths.is_empty() && tx.send(paths).is_err() {
+                            return;
+                        }
+                    }
+                })?;
+            Ok(Backend {
+                watches,
+                dirs,
+                by_dir: HashMap::new(),
+            })
+        }
+
+        pub fn watch(&mut self, dir: &Path) -> std::io::Result<()> {
+            let wd = self.watches.add(dir, mask())?;
+            self.dirs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(wd.clone(), dir.to_path_buf());
+            self.by_dir.insert(dir.to_path_buf(), wd);
+            Ok(())
+        }
+
+        pub fn unwatch(&mut self, dir: &Path) {
+            if let Some(wd) = self.by_dir.remove(dir) {
+                self.dirs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&wd);
+                let _ = self.watches.remove(wd);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod backend {
+    use std::path::{Path, PathBuf};
+
+    use notify::{EventKind, RecursiveMode, Watcher as _};
+    use tokio::sync::mpsc::UnboundedSender;
+
+    pub struct Backend(notify::RecommendedWatcher);
+
+    impl Backend {
+        pub fn new(tx: UnboundedSender<Vec<PathBuf>>) -> notify::Result<Backend> {
+            let handler = move |res: notify::Result<notify::Event>| match res {
+                Ok(ev) => {
+                    if !matches!(ev.kind, EventKind::Access(_)) && !ev.paths.is_empty() {
+                        let _ = tx.send(ev.paths);
+                    }
+                }
+                Err(e) => tracing::debug!("file watch: {e}"),
+            };
+            Ok(Backend(notify::recommended_watcher(handler)?))
+        }
+
+        pub fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+            self.0.watch(dir, RecursiveMode::NonRecursive)
+        }
+
+        pub fn unwatch(&mut self, dir: &Path) {
+            let _ = self.0.unwatch(dir);
+        }
+    }
+}
 
 /// At most this many paths are watched for one check.
 pub const MAX_PATHS_PER_CHECK: usize = 64;
 
 /// Watches the paths of failing checks.
 pub struct Watcher {
-    inner: Option<notify::RecommendedWatcher>,
+    inner: Option<backend::Backend>,
     /// Check → the host paths it read.
     interest: HashMap<String, Vec<PathBuf>>,
     /// Check → the directories watched for it.
@@ -54,15 +190,7 @@ impl Watcher {
     /// A watcher sending the paths that changed to `tx`. Without a working
     /// OS facility the daemon still runs; it just re-checks on the interval.
     pub fn new(tx: UnboundedSender<Vec<PathBuf>>) -> Watcher {
-        let handler = move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) => {
-                if !matches!(ev.kind, EventKind::Access(_)) && !ev.paths.is_empty() {
-                    let _ = tx.send(ev.paths);
-                }
-            }
-            Err(e) => tracing::debug!("file watch: {e}"),
-        };
-        let inner = match notify::recommended_watcher(handler) {
+        let inner = match backend::Backend::new(tx) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(
@@ -98,7 +226,7 @@ impl Watcher {
             let n = self.watched.entry(d.clone()).or_insert(0);
             if *n == 0
                 && let Some(w) = &mut self.inner
-                && let Err(e) = w.watch(d, RecursiveMode::NonRecursive)
+                && let Err(e) = w.watch(d)
             {
                 tracing::debug!("cannot watch {}: {e}", d.display());
             }
@@ -118,7 +246,7 @@ impl Watcher {
                 if *n == 0 {
                     self.watched.remove(&d);
                     if let Some(w) = &mut self.inner {
-                        let _ = w.unwatch(&d);
+                        w.unwatch(&d);
                     }
                 }
             }
@@ -211,6 +339,13 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(10));
             }
         };
+        // Reading (opening) a file in a watched directory is not a change.
+        std::fs::read(&conf).unwrap();
+        std::fs::read_dir(conf.parent().unwrap())
+            .unwrap()
+            .for_each(drop);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(rx.try_recv().is_err(), "a read woke the watcher");
         // Replaced by a rename, as editors do.
         let tmp = dir.path().join("etc/ufw/.ufw.conf.tmp");
         std::fs::write(&tmp, "ENABLED=yes\n").unwrap();
