@@ -166,6 +166,12 @@ pub fn scalar(v: &plist::Value) -> String {
 
 /// `printf("%.16g")`, which is how `-[NSNumber stringValue]` prints a double.
 pub fn format_g16(v: f64) -> String {
+    format_g(v, 16)
+}
+
+/// `printf("%.<digits>g")`: `digits` significant digits, trailing zeros
+/// dropped, scientific notation outside the range `%g` prints plainly.
+pub fn format_g(v: f64, digits: usize) -> String {
     if v.is_nan() {
         return "nan".into();
     }
@@ -175,8 +181,9 @@ pub fn format_g16(v: f64) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    // 16 significant digits, rounded, tell the exponent %g chooses by.
-    let sci = format!("{v:.15e}");
+    let digits = digits.max(1);
+    // Rounded to `digits` significant digits, the exponent tells which form %g chooses.
+    let sci = format!("{v:.prec$e}", prec = digits - 1);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let trim = |s: &str| -> String {
@@ -186,11 +193,11 @@ pub fn format_g16(v: f64) -> String {
             s.to_string()
         }
     };
-    if !(-4..16).contains(&exp) {
+    if exp < -4 || exp >= digits as i32 {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
     } else {
-        let decimals = (15 - exp).max(0) as usize;
+        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
         trim(&format!("{v:.decimals$}"))
     }
 }
