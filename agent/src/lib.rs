@@ -14,6 +14,7 @@
 //! - [`config`]: the agent's config (`agent.toml`, MDM-managed places), merged with provenance.
 //! - [`daemon`]: `tend run`: scheduling, the state store, events, sinks, the service.
 //! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
+//! - [`secrets`]: tokens the agent sends, in the OS keychain or root-only files.
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
@@ -23,5 +24,6 @@ pub mod daemon;
 pub mod ipc;
 pub mod os;
 pub mod policy;
+pub mod secrets;
 pub mod sql;
 pub mod tables;

@@ -88,7 +88,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// What `tend run` runs with: the config, the machine, the policy file.
+fn options(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Options> {
     let loaded = super::load_config(config)?;
     let machine = args.target.machine()?;
     let policy_file = match &args.policy {
@@ -100,7 +101,7 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let config_path = config.map(Path::to_path_buf);
-    let opts = Options {
+    Ok(Options {
         config: loaded,
         reload_config: Box::new(move || {
             super::load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"))
@@ -112,14 +113,23 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             time: args.check_timeout.0,
             rows: args.check_rows,
         },
-    };
+    })
+}
+
+pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     if args.service {
         #[cfg(windows)]
         {
+            // Everything happens inside the service: the service manager
+            // gives a process only a few seconds to reach the dispatcher,
+            // and a bad config or policy must end as a stopped service with
+            // an error code and an event log entry, not a start time-out.
+            let config = config.map(Path::to_path_buf);
             daemon::service::windows::run(Box::new(move |stop| {
+                let opts = options(&args, config.as_deref()).map_err(|e| format!("{e:#}"))?;
                 let rt = runtime().map_err(|e| format!("{e:#}"))?;
                 rt.block_on(daemon::run(opts, stop))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("the Tend service: {e}"))
             }))
             .map_err(anyhow::Error::msg)?;
             return Ok(ExitCode::SUCCESS);
@@ -129,6 +139,7 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             "--service is for the Windows service manager; under systemd or launchd run `tend run` as it is"
         );
     }
+    let opts = options(&args, config)?;
     let rt = runtime()?;
     rt.block_on(daemon::run(opts, std::future::pending::<()>()))
         .context("the Tend service")?;

@@ -11,6 +11,7 @@ pub mod output;
 mod policy_cmd;
 mod query;
 mod schema;
+mod secret_cmd;
 mod shell;
 mod snapshot;
 mod workflow_cmd;
@@ -78,6 +79,12 @@ enum Command {
     ///
     /// Exit status as for `tend check`.
     Status(daemon_cmd::StatusArgs),
+    /// Store or remove the secrets the agent sends (sink tokens), in the
+    /// OS keychain / Credential Manager, or root-only files on Linux.
+    Secret {
+        #[command(subcommand)]
+        command: secret_cmd::Command,
+    },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
     /// Workflows: validate, draw (Mermaid, DOT), run in memory.
@@ -163,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => daemon_cmd::run(a, config),
         Command::Status(a) => daemon_cmd::status(a),
         Command::Recheck(a) => daemon_cmd::recheck(a),
+        Command::Secret { command } => secret_cmd::run(command, config),
         Command::Workflow { command } => workflow_cmd::run(command),
     };
     match result {

@@ -92,6 +92,11 @@ pub enum SinkConfig {
         /// A systemd credential holding the token (`$CREDENTIALS_DIRECTORY/NAME`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_credential: Option<String>,
+        /// A secret in the agent's store holding the token (`tend secret
+        /// set NAME`: the keychain / Credential Manager, or a root-only file
+        /// on Linux). Taken before `token_file` and `token_credential`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_secret: Option<String>,
         /// The header the token goes in, when not `Authorization: Bearer`
         /// (e.g. `Authorization: Splunk` is `"Authorization"` with `token_prefix`).
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,8 +15,13 @@
 
 use std::time::Duration;
 
-/// Tells systemd something, when started by systemd with `NOTIFY_SOCKET`.
+/// Tells the service manager how the service is: systemd, when started
+/// by it with `NOTIFY_SOCKET`; the Windows service control manager, when
+/// running as a Windows service (`READY` is *running*, `STOPPING` is *stop
+/// pending*).
 pub fn notify(state: &str) {
+    #[cfg(windows)]
+    windows::notify(state);
     #[cfg(target_os = "linux")]
     {
         use sd_notify::NotifyState;
@@ -33,7 +38,7 @@ pub fn notify(state: &str) {
             tracing::debug!("sd_notify: {e}");
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", windows)))]
     let _ = state;
 }
 
@@ -189,14 +194,16 @@ pub mod windows {
     use std::ffi::OsString;
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::Mutex;
+    use std::sync::{Mutex, OnceLock};
     use std::time::Duration;
 
     use windows_service::service::{
         ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus,
         ServiceType,
     };
-    use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
+    use windows_service::service_control_handler::{
+        self, ServiceControlHandlerResult, ServiceStatusHandle,
+    };
     use windows_sys::Win32::System::EventLog::{
         EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE,
         RegisterEventSourceW, ReportEventW,
@@ -299,6 +306,25 @@ pub mod windows {
 
     static BODY: Mutex<Option<ServiceBody>> = Mutex::new(None);
 
+    /// The running service's status handle, once registered.
+    static HANDLE: OnceLock<ServiceStatusHandle> = OnceLock::new();
+
+    /// Reports the daemon's progress to the service manager (see
+    /// [`super::notify`]); nothing when not running as a service.
+    pub fn notify(state: &str) {
+        let Some(handle) = HANDLE.get() else {
+            return;
+        };
+        let state = match state {
+            "READY" => ServiceState::Running,
+            "STOPPING" => ServiceState::StopPending,
+            _ => return,
+        };
+        if let Err(e) = handle.set_service_status(status(state, None)) {
+            tracing::debug!("reporting the service status: {e}");
+        }
+    }
+
     windows_service::define_windows_service!(ffi_service_main, service_main);
 
     /// Hands this thread to the service control manager, which calls
@@ -312,7 +338,9 @@ pub mod windows {
         })
     }
 
-    fn status(state: ServiceState, code: u32) -> ServiceStatus {
+    /// A status to report; `failure` is the service-specific exit code of
+    /// a stop after an error.
+    fn status(state: ServiceState, failure: Option<u32>) -> ServiceStatus {
         ServiceStatus {
             service_type: ServiceType::OWN_PROCESS,
             current_state: state,
@@ -321,14 +349,25 @@ pub mod windows {
             } else {
                 ServiceControlAccept::empty()
             },
-            exit_code: ServiceExitCode::Win32(code),
+            exit_code: match failure {
+                Some(code) => ServiceExitCode::ServiceSpecific(code),
+                None => ServiceExitCode::Win32(0),
+            },
             checkpoint: 0,
-            wait_hint: Duration::from_secs(10),
+            // Start-up loads the policy and builds the engine; stopping
+            // waits for a running evaluation (up to its time limit).
+            wait_hint: Duration::from_secs(30),
             process_id: None,
         }
     }
 
-    fn service_main(_args: Vec<OsString>) {
+    fn service_main(args: Vec<OsString>) {
+        // The name the service was started under (the MSI's `tend`, or
+        // another an admin chose); the handler is registered under it.
+        let name = args
+            .first()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| SERVICE_NAME.to_string());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let tx = Mutex::new(Some(tx));
         let handler = move |control| match control {
@@ -341,28 +380,30 @@ pub mod windows {
             ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
             _ => ServiceControlHandlerResult::NotImplemented,
         };
-        let handle = match service_control_handler::register(SERVICE_NAME, handler) {
+        let handle = match service_control_handler::register(&name, handler) {
             Ok(h) => h,
             Err(e) => {
-                tracing::error!("registering the service control handler: {e}");
+                tracing::error!("registering the service control handler for {name}: {e}");
                 return;
             }
         };
-        let _ = handle.set_service_status(status(ServiceState::Running, 0));
+        // Running is reported when the daemon is ready (`notify("READY")`).
+        let _ = handle.set_service_status(status(ServiceState::StartPending, None));
+        let _ = HANDLE.set(handle);
         let body = BODY.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let code = match body {
+        let failure = match body {
             Some(body) => match body(Box::pin(async move {
                 let _ = rx.await;
             })) {
-                Ok(()) => 0,
+                Ok(()) => None,
                 Err(e) => {
                     tracing::error!("{e}");
-                    1
+                    Some(1)
                 }
             },
-            None => 1,
+            None => Some(1),
         };
-        let _ = handle.set_service_status(status(ServiceState::Stopped, code));
+        let _ = handle.set_service_status(status(ServiceState::Stopped, failure));
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::daemon::store::Pending;
+use crate::secrets::SecretStore;
 
 /// The default batch size.
 pub const DEFAULT_BATCH: usize = 100;
@@ -27,8 +28,12 @@ const MAX_TOKEN_BYTES: u64 = 16 << 10;
 /// Where the sink's token comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {
+    /// A root-only file.
     File(PathBuf),
+    /// A systemd credential (`$CREDENTIALS_DIRECTORY/NAME`).
     Credential(String),
+    /// A secret in the agent's store (`tend secret set NAME`).
+    Secret(String),
 }
 
 /// Everything the HTTP sink needs.
@@ -38,6 +43,8 @@ pub struct HttpSettings {
     pub batch_size: usize,
     pub headers: BTreeMap<String, String>,
     pub token: Option<TokenSource>,
+    /// The state directory, where Linux keeps the secret store.
+    pub state_dir: PathBuf,
     pub token_header: String,
     pub token_prefix: String,
     pub pinned_ca: Option<PathBuf>,
@@ -65,9 +72,10 @@ pub enum HttpSinkError {
     Status { url: String, status: u16 },
 }
 
-/// Reads a token from a file that only its owner may read.
-pub fn read_token(source: &TokenSource) -> Result<String, String> {
+/// Reads the token: from `secrets`, or a file that only its owner may read.
+pub fn read_token(source: &TokenSource, secrets: &dyn SecretStore) -> Result<String, String> {
     let path = match source {
+        TokenSource::Secret(name) => return secrets.get(name).map_err(|e| e.to_string()),
         TokenSource::File(p) => p.clone(),
         TokenSource::Credential(name) => {
             let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
@@ -133,7 +141,8 @@ impl HttpSink {
             headers.insert(name, value);
         }
         if let Some(source) = &s.token {
-            let token = read_token(source).map_err(setup)?;
+            let token =
+                read_token(source, crate::secrets::system(&s.state_dir).as_ref()).map_err(setup)?;
             let name = HeaderName::from_bytes(s.token_header.as_bytes())
                 .map_err(|e| setup(format!("token header {:?}: {e}", s.token_header)))?;
             let mut value = HeaderValue::from_str(&format!("{}{token}", s.token_prefix))
@@ -227,6 +236,7 @@ impl HttpSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::MemoryStore;
     use std::io::Read as _;
 
     #[test]
@@ -261,11 +271,22 @@ mod tests {
         let p = dir.path().join("token");
         std::fs::write(&p, "s3cret\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = read_token(&TokenSource::File(p.clone())).unwrap_err();
+        let none = MemoryStore::new();
+        let e = read_token(&TokenSource::File(p.clone()), &none).unwrap_err();
         assert!(e.contains("readable by other users"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_token(&TokenSource::File(p)).unwrap(), "s3cret");
-        assert!(read_token(&TokenSource::Credential("../x".into())).is_err());
+        assert_eq!(read_token(&TokenSource::File(p), &none).unwrap(), "s3cret");
+        assert!(read_token(&TokenSource::Credential("../x".into()), &none).is_err());
+    }
+
+    #[test]
+    fn a_token_comes_from_the_secret_store() {
+        let store = MemoryStore::new();
+        let source = TokenSource::Secret("sink-token".into());
+        let e = read_token(&source, &store).unwrap_err();
+        assert!(e.contains("tend secret set sink-token"), "{e}");
+        store.set("sink-token", "s3cret").unwrap();
+        assert_eq!(read_token(&source, &store).unwrap(), "s3cret");
     }
 
     #[test]
@@ -275,6 +296,7 @@ mod tests {
             batch_size: 10,
             headers: BTreeMap::new(),
             token: None,
+            state_dir: PathBuf::from("state"),
             token_header: "Authorization".into(),
             token_prefix: "Bearer ".into(),
             pinned_ca: None,

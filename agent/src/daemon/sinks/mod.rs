@@ -63,16 +63,18 @@ pub fn from_config(cfg: &AgentConfig) -> Vec<Sink> {
                 headers,
                 token_file,
                 token_credential,
+                token_secret,
                 token_header,
                 token_prefix,
                 pinned_ca,
                 gzip,
                 max_backlog,
             } => {
-                let token = match (token_file, token_credential) {
-                    (Some(f), _) => Some(http::TokenSource::File(f.clone())),
-                    (None, Some(c)) => Some(http::TokenSource::Credential(c.clone())),
-                    (None, None) => None,
+                let token = match (token_secret, token_file, token_credential) {
+                    (Some(s), _, _) => Some(http::TokenSource::Secret(s.clone())),
+                    (None, Some(f), _) => Some(http::TokenSource::File(f.clone())),
+                    (None, None, Some(c)) => Some(http::TokenSource::Credential(c.clone())),
+                    (None, None, None) => None,
                 };
                 sinks.push(Sink {
                     name: format!("http:{url}"),
@@ -81,6 +83,7 @@ pub fn from_config(cfg: &AgentConfig) -> Vec<Sink> {
                         batch_size: batch_size.map_or(http::DEFAULT_BATCH, |b| b as usize),
                         headers: headers.clone(),
                         token,
+                        state_dir: cfg.state_dir(),
                         token_header: token_header
                             .clone()
                             .unwrap_or_else(|| "Authorization".into()),
