@@ -34,5 +34,5 @@ echo "== Windows: build tend.exe, run the Windows test suite under Wine"
 export TEND_WINEPREFIX="${TEND_WINEPREFIX:-$HOME/.cache/tend/wine}"
 trap 'WINEPREFIX="$TEND_WINEPREFIX" wineserver -k </dev/null >/dev/null 2>&1 || true' EXIT
 cargo build --locked --target x86_64-pc-windows-gnu -p tend
-cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_live
+cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_live --test windows_service
 

@@ -3,8 +3,9 @@
 //! rusqlite is synchronous and a query can take seconds, so the engine
 //! lives on a thread of its own and takes one job at a time. Each check's
 //! evaluation runs under the engine's limits (time and rows: a check over
-//! budget is `error` with the reason) and through a [`TrackingFs`], so the
-//! result comes back with the paths it read, for the watcher.
+//! budget is `error` with the reason) through trackers
+//! ([`crate::os::tracking`]), so the result comes back with the paths and
+//! registry keys it read, for the watcher.
 //!
 //! If a table blocks past the time limit where the engine cannot interrupt
 //! it, the daemon gives up on the thread ([`Evaluator`] is dropped; the
@@ -18,15 +19,17 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::checks::{self, Outcome, Status};
 use crate::os::Machine;
-use crate::os::tracking::TrackingFs;
+use crate::os::windows::Registry as _;
 use crate::policy::Check;
 use crate::sql::{Engine, Limits, QueryResult};
 
-/// A path an evaluation read: on the machine, and on the host (to watch).
+/// A path or registry key an evaluation read: on the machine, and where
+/// to watch it on the host (a file, or a key of the live registry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Read {
     pub path: String,
     pub host: Option<PathBuf>,
+    pub key: Option<String>,
 }
 
 /// What the evaluator was asked to do.
@@ -74,7 +77,9 @@ impl Evaluator {
         std::thread::Builder::new()
             .name(format!("tend-eval-{generation}"))
             .spawn(move || {
-                let (machine, tracker) = TrackingFs::wrap(machine);
+                let (machine, trackers) = crate::os::tracking::track(machine);
+                let tracker = trackers.fs;
+                let keys = trackers.registry;
                 let engine = Engine::with_limits(machine, limits).map_err(|e| e.to_string());
                 if let Err(e) = &engine {
                     tracing::error!("the SQL engine cannot start: {e}");
@@ -83,6 +88,7 @@ impl Evaluator {
                     match job {
                         Job::Evaluate { run, check } => {
                             tracker.take();
+                            keys.take();
                             let outcome = match &engine {
                                 Ok(engine) => checks::evaluate(engine, &check),
                                 Err(e) => Outcome {
@@ -95,6 +101,7 @@ impl Evaluator {
                                     duration: std::time::Duration::ZERO,
                                 },
                             };
+                            let live = keys.is_live();
                             let reads = tracker
                                 .take()
                                 .into_iter()
@@ -102,8 +109,17 @@ impl Evaluator {
                                     let path = p.to_string_lossy().into_owned();
                                     let host =
                                         watchable(&path).then(|| tracker.host_path(&p)).flatten();
-                                    Read { path, host }
+                                    Read {
+                                        path,
+                                        host,
+                                        key: None,
+                                    }
                                 })
+                                .chain(keys.take().into_iter().map(|k| Read {
+                                    key: live.then(|| k.clone()),
+                                    path: k,
+                                    host: None,
+                                }))
                                 .collect();
                             if done
                                 .send(Done {
@@ -123,6 +139,7 @@ impl Evaluator {
                                 Err(e) => Err(e.clone()),
                             };
                             tracker.take();
+                            keys.take();
                             let _ = reply.send(r);
                         }
                     }

@@ -38,6 +38,8 @@
 pub mod evaluator;
 pub mod events;
 pub mod identity;
+#[cfg(windows)]
+pub mod regwatch;
 pub mod schedule;
 pub mod service;
 pub mod sinks;
@@ -622,6 +624,7 @@ impl Core {
         let id = outcome.id.clone();
         let identity = self.shared.view().identity.clone();
         let paths: Vec<String> = reads.iter().map(|r| r.path.clone()).collect();
+        let keys: Vec<String> = reads.iter().filter_map(|r| r.key.clone()).collect();
         let hosts: Vec<PathBuf> = reads.into_iter().filter_map(|r| r.host).collect();
         let status = outcome.status;
         let o = outcome.clone();
@@ -637,12 +640,14 @@ impl Core {
         );
         self.schedule.ran(&id, started_ms, jitter);
         match status {
-            Status::Failed | Status::Error => self.watcher.set(&id, &hosts),
+            Status::Failed | Status::Error => self.watcher.set(&id, &hosts, &keys),
             _ => self.watcher.clear(&id),
         }
         {
             let mut v = self.shared.view_mut();
-            if matches!(status, Status::Failed | Status::Error) && !hosts.is_empty() {
+            if matches!(status, Status::Failed | Status::Error)
+                && !(hosts.is_empty() && keys.is_empty())
+            {
                 v.watching.insert(id.clone());
             } else {
                 v.watching.remove(&id);
@@ -1106,7 +1111,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
                 }
                 let at = Instant::now() + DEBOUNCE;
                 for id in core.watcher.affected(&paths) {
-                    tracing::debug!(check = %id, "a file it read changed");
+                    tracing::debug!(check = %id, "a file or registry key it read changed");
                     core.debounce.insert(id, at);
                 }
             }
@@ -1124,7 +1129,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
                 let ready: Vec<String> = core.debounce.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
                 for id in ready {
                     core.debounce.remove(&id);
-                    tracing::info!(check = %id, "re-checking: a file it read changed");
+                    tracing::info!(check = %id, "re-checking: a file or registry key it read changed");
                     core.enqueue(&id);
                 }
             }

@@ -12,6 +12,10 @@
 //! the nearest existing ancestor is watched, so creating it counts.
 //! Pseudo-filesystems (`/proc`, `/sys`, `/dev`, `/run`) are not watched.
 //!
+//! On Windows the registry keys a check read are watched too
+//! ([`super::regwatch`]: `RegNotifyChangeKeyValue`), and a change arrives
+//! on the same channel as a file's, as the key's path.
+//!
 //! On Linux the watch asks for changes only: `notify` also subscribes to
 //! `IN_OPEN`, and a watch on `/etc` (the nearest ancestor of a missing
 //! `/etc/ufw/ufw.conf`) would then wake the daemon every time any program
@@ -165,6 +169,10 @@ pub struct Watcher {
     dirs_of: HashMap<String, Vec<PathBuf>>,
     /// Directory → how many checks need it.
     watched: HashMap<PathBuf, usize>,
+    /// Check → the live registry keys it read.
+    keys_of: HashMap<String, Vec<String>>,
+    #[cfg(windows)]
+    registry: Option<super::regwatch::KeyWatch>,
 }
 
 /// The directory to watch for `path`: its parent, or the nearest ancestor
@@ -190,6 +198,16 @@ impl Watcher {
     /// A watcher sending the paths that changed to `tx`. Without a working
     /// OS facility the daemon still runs; it just re-checks on the interval.
     pub fn new(tx: UnboundedSender<Vec<PathBuf>>) -> Watcher {
+        #[cfg(windows)]
+        let registry = match super::regwatch::KeyWatch::new(tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch registry keys ({e}); failing checks are re-checked on their interval only"
+                );
+                None
+            }
+        };
         let inner = match backend::Backend::new(tx) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -204,15 +222,25 @@ impl Watcher {
             interest: HashMap::new(),
             dirs_of: HashMap::new(),
             watched: HashMap::new(),
+            keys_of: HashMap::new(),
+            #[cfg(windows)]
+            registry,
         }
     }
 
-    /// Watches `paths` (host paths) for `check`, replacing what was watched for it.
-    pub fn set(&mut self, check: &str, paths: &[PathBuf]) {
+    /// Watches `paths` (host paths) and `keys` (registry keys of this
+    /// host) for `check`, replacing what was watched for it.
+    pub fn set(&mut self, check: &str, paths: &[PathBuf], keys: &[String]) {
+        let mut keys: Vec<String> = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        keys.truncate(MAX_PATHS_PER_CHECK);
         let mut paths: Vec<PathBuf> = paths.to_vec();
         paths.sort();
         paths.dedup();
         paths.truncate(MAX_PATHS_PER_CHECK);
+        // A key's change arrives as its path: matched like a file's.
+        paths.extend(keys.iter().map(PathBuf::from));
         let mut dirs: Vec<PathBuf> = paths.iter().filter_map(|p| watch_dir(p)).collect();
         dirs.extend(paths.iter().filter(|p| p.is_dir()).cloned());
         dirs.sort();
@@ -222,6 +250,10 @@ impl Watcher {
             return;
         }
         self.clear(check);
+        if !keys.is_empty() {
+            self.keys_of.insert(check.to_string(), keys);
+            self.sync_keys();
+        }
         for d in &dirs {
             let n = self.watched.entry(d.clone()).or_insert(0);
             if *n == 0
@@ -237,9 +269,23 @@ impl Watcher {
         self.interest.insert(check.to_string(), paths);
     }
 
+    /// Hands the keys every check needs to the registry watch.
+    fn sync_keys(&mut self) {
+        #[cfg(windows)]
+        if let Some(w) = &self.registry {
+            let mut all: Vec<String> = self.keys_of.values().flatten().cloned().collect();
+            all.sort();
+            all.dedup();
+            w.set(all);
+        }
+    }
+
     /// Stops watching for `check`.
     pub fn clear(&mut self, check: &str) {
         self.interest.remove(check);
+        if self.keys_of.remove(check).is_some() {
+            self.sync_keys();
+        }
         for d in self.dirs_of.remove(check).unwrap_or_default() {
             if let Some(n) = self.watched.get_mut(&d) {
                 *n -= 1;
@@ -316,8 +362,8 @@ mod tests {
         std::fs::write(&conf, "ENABLED=no\n").unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut w = Watcher::new(tx);
-        w.set("firewall", std::slice::from_ref(&conf));
-        w.set("updates", std::slice::from_ref(&missing));
+        w.set("firewall", std::slice::from_ref(&conf), &[]);
+        w.set("updates", std::slice::from_ref(&missing), &[]);
         assert_eq!(
             w.watched(),
             2,

@@ -221,6 +221,10 @@ impl Registry for RealRegistry {
             values: values(&key, &info)?,
         })
     }
+
+    fn is_live(&self) -> bool {
+        true
+    }
 }
 
 /// WMI on this machine. It holds nothing: connections cannot leave their

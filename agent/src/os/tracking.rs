@@ -1,17 +1,74 @@
 //! Recording what an evaluation read, so the daemon can watch it.
 //!
 //! [`TrackingFs`] wraps a machine's [`Fs`] and remembers every path a table
-//! asked about (read, listed, stat'ed, resolved). The daemon wraps the
-//! machine it evaluates with it, and while a check is failing it watches
-//! those paths (on the host, through [`Fs::host_path`]) to re-check as soon
-//! as one changes: a fix is seen within seconds, not at the next interval.
+//! asked about (read, listed, stat'ed, resolved); [`TrackingRegistry`] does
+//! the same for the registry keys a table opened. The daemon wraps the
+//! machine it evaluates with both ([`track`]), and while a check is failing
+//! it watches those paths (on the host, through [`Fs::host_path`]) and, on
+//! Windows, those keys, to re-check as soon as one changes: a fix is seen
+//! within seconds, not at the next interval.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::windows::{RecordedKey, Registry};
 use super::{DirEntry, FileMeta, Fs, Machine};
+
+/// What [`track`] hands back: the trackers of a wrapped machine.
+pub struct Trackers {
+    pub fs: Arc<TrackingFs>,
+    pub registry: Arc<TrackingRegistry>,
+}
+
+/// Wraps `machine`'s filesystem and registry; returns the machine to
+/// evaluate and the trackers.
+pub fn track(machine: Machine) -> (Machine, Trackers) {
+    let (machine, fs) = TrackingFs::wrap(machine);
+    let registry = Arc::new(TrackingRegistry::new(machine.registry.clone()));
+    let tracked = Machine {
+        registry: registry.clone(),
+        ..machine
+    };
+    (tracked, Trackers { fs, registry })
+}
+
+/// A [`Registry`] that records the keys it is asked about.
+pub struct TrackingRegistry {
+    inner: Arc<dyn Registry>,
+    seen: Mutex<BTreeSet<String>>,
+}
+
+impl TrackingRegistry {
+    pub fn new(inner: Arc<dyn Registry>) -> TrackingRegistry {
+        TrackingRegistry {
+            inner,
+            seen: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The keys asked about since the last call, in order, and starts afresh.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl Registry for TrackingRegistry {
+    fn key(&self, path: &str) -> io::Result<RecordedKey> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string());
+        self.inner.key(path)
+    }
+
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+}
 
 /// An [`Fs`] that records the paths it is asked about.
 pub struct TrackingFs {
@@ -96,6 +153,32 @@ impl Fs for TrackingFs {
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         self.note(path);
         self.inner.canonicalize(path)
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn records_the_registry_keys_a_query_opened() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/machines/windows11-compliant"
+        );
+        let machine = Machine::snapshot(Path::new(dir)).unwrap();
+        let (machine, trackers) = track(machine);
+        assert!(!trackers.registry.is_live(), "a recording is not watched");
+        let engine = crate::sql::Engine::new(machine).unwrap();
+        let key = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile";
+        engine
+            .query(&format!(
+                "SELECT data FROM registry WHERE key = '{key}' AND name = 'EnableFirewall'"
+            ))
+            .unwrap();
+        let keys = trackers.registry.take();
+        assert!(keys.iter().any(|k| k == key), "{keys:?}");
+        assert!(trackers.registry.take().is_empty());
     }
 }
 

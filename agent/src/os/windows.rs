@@ -106,6 +106,12 @@ pub struct RecordedKey {
 pub trait Registry: Send + Sync {
     /// The key's subkey names, its values and its last write time.
     fn key(&self, path: &str) -> io::Result<RecordedKey>;
+
+    /// Whether keys read here are this host's live registry (so a change
+    /// to one can be watched); false for a recording.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// WMI: a WQL query in a namespace, each row an object of property → value.
