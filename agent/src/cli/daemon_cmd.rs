@@ -236,7 +236,7 @@ pub fn render_checks(checks: &[Value], color: bool) -> String {
         if c["watching"] == true {
             let _ = writeln!(
                 out,
-                "  (watching the files it read: a fix is seen within seconds)"
+                "  (watching the files and registry keys it read: a fix is seen within seconds)"
             );
         }
     }
