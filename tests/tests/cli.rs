@@ -186,3 +186,62 @@ fn schema_describes_tables() {
     let o = tend(&["schema", "no_such"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `tend secret set NAME` as an admin runs it on Linux: the value from
+/// standard input (never the command line) into a root-only file under the
+/// state directory; `delete` removes it; a missing one is a clear error.
+#[cfg(target_os = "linux")]
+#[test]
+fn secrets_are_set_from_stdin_into_root_only_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = {:?}\n", state.display().to_string()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = config.to_str().unwrap().to_string();
+
+    let set = |value: &str| {
+        let mut child = Command::new(tend_bin())
+            .args(["--config", &config, "secret", "set", "sink-token"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = set("s3cret-token\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stored secret \"sink-token\""),
+        "{}",
+        stderr(&out)
+    );
+    let file = state.join("secrets/sink-token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "s3cret-token");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&state.join("secrets")), 0o700);
+
+    let out = set("");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+
+    let del = || tend(&["--config", &config, "secret", "delete", "sink-token"]);
+    assert!(del().status.success());
+    assert!(!file.exists());
+    let out = del();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not set"), "{}", stderr(&out));
+}

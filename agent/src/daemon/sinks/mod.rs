@@ -300,4 +300,29 @@ max_backlog = 50
         assert!(h.gzip);
         assert_eq!(h.headers["X-Source"], "tend");
     }
+
+    #[test]
+    fn a_stored_secret_is_the_token_before_a_file() {
+        let cfg: AgentConfig = toml::from_str(
+            r#"
+state_dir = "/srv/tend"
+
+[[sinks]]
+type = "http"
+url = "https://logs.example.com/in"
+token_secret = "sink-token"
+token_file = "/etc/tend/sink.token"
+"#,
+        )
+        .unwrap();
+        let sinks = from_config(&cfg);
+        let SinkKind::Http(h) = &sinks[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            h.token,
+            Some(http::TokenSource::Secret("sink-token".into()))
+        );
+        assert_eq!(h.state_dir, std::path::Path::new("/srv/tend"));
+    }
 }
