@@ -2,7 +2,8 @@
 //! test command): registered with `sc create`, started with `sc start`,
 //! asked for its checks over the named pipe by `tend.exe status`, re-checking
 //! a failing check when the registry value it read changes, and stopped and
-//! removed with `sc stop` / `sc delete`.
+//! removed with `sc stop` / `sc delete`; then, with a policy that does not
+//! parse, stopping with a service-specific error.
 //!
 //! The config comes from where Group Policy puts it
 //! (`HKLM\SOFTWARE\Policies\Tend`), the policy from a file: nothing needs
@@ -224,4 +225,31 @@ fn the_service_starts_serves_rechecks_and_stops() {
     });
     ok("sc", &["delete", SERVICE]);
     assert_eq!(sc_state(), None, "the service is gone");
+
+    // A policy that does not parse: the service stops with a
+    // service-specific error (the reason goes to the event log) rather
+    // than timing out its start.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"version": 1}"#).unwrap();
+    let bin = format!(
+        "\"{}\" run --service --policy \"{}\" --socket {pipe}",
+        windows_path(Path::new(env!("CARGO_BIN_EXE_tend"))),
+        windows_path(&bad)
+    );
+    ok(
+        "sc",
+        &["create", SERVICE, "binPath=", &bin, "start=", "demand"],
+    );
+    let _ = run("sc", &["start", SERVICE]);
+    wait_until(
+        Duration::from_secs(60),
+        "STOPPED after the bad policy",
+        || sc_state().as_deref() == Some("STOPPED"),
+    );
+    let query = ok("sc", &["query", SERVICE]);
+    assert!(
+        query.contains("1066") && query.contains("SERVICE_EXIT_CODE  : 1"),
+        "ERROR_SERVICE_SPECIFIC_ERROR, code 1: {query}"
+    );
+    ok("sc", &["delete", SERVICE]);
 }
