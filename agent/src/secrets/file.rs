@@ -44,6 +44,7 @@ impl FileStore {
             return Err(SecretError::Insecure {
                 path: path.to_path_buf(),
                 mode,
+                uid: meta.uid(),
             });
         }
         let mut bytes = Vec::new();

@@ -50,8 +50,10 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: readable by other users (mode {mode:o}); it must be 0600 and owned by root")]
-    Insecure { path: PathBuf, mode: u32 },
+    #[error(
+        "{path}: mode {mode:o}, owner uid {uid}: it must be 0600 and owned by root (or the agent's user)"
+    )]
+    Insecure { path: PathBuf, mode: u32, uid: u32 },
     #[error("secret {name:?} in {store}: {reason}")]
     Store {
         name: String,
