@@ -15,6 +15,7 @@
 //! - [`daemon`]: `tend run`: scheduling, the state store, events, sinks, the service.
 //! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
 //! - [`secrets`]: tokens the agent sends, in the OS keychain or root-only files.
+//! - [`notify`]: desktop notifications with buttons, shown in the user's session.
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod ipc;
+pub mod notify;
 pub mod os;
 pub mod policy;
 pub mod secrets;

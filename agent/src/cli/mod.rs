@@ -12,6 +12,7 @@ mod policy_cmd;
 mod query;
 mod schema;
 mod secret_cmd;
+mod session_cmd;
 mod shell;
 mod snapshot;
 mod workflow_cmd;
@@ -87,6 +88,12 @@ enum Command {
     },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
+    /// The per-user process that shows the service's notifications (where
+    /// no tray is installed); start it at login. Runs until stopped.
+    Session(session_cmd::SessionArgs),
+    /// Hand a clicked tend:// link (a button in a Slack message) to the
+    /// running service as the workflow's interaction.
+    OpenUrl(session_cmd::OpenUrlArgs),
     /// Workflows: validate, draw (Mermaid, DOT), run in memory.
     Workflow {
         #[command(subcommand)]
@@ -172,6 +179,8 @@ pub fn main() -> ExitCode {
         Command::Recheck(a) => daemon_cmd::recheck(a),
         Command::Secret { command } => secret_cmd::run(command, config),
         Command::Workflow { command } => workflow_cmd::run(command),
+        Command::Session(a) => session_cmd::session(a),
+        Command::OpenUrl(a) => session_cmd::open_url(a),
     };
     match result {
         Ok(code) => code,

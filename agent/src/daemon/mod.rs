@@ -61,6 +61,7 @@ use crate::config::LoadedConfig;
 use crate::ipc::peer::Peer;
 use crate::ipc::proto::{self, Op, Push};
 use crate::ipc::server::{ApiError, Service};
+use crate::ipc::sessions::Sessions;
 use crate::os::Machine;
 use crate::policy::Policy;
 use crate::policy::manager::{PolicyManager, PullOutcome};
@@ -154,6 +155,8 @@ struct Shared {
     view: RwLock<View>,
     cmd: mpsc::Sender<Command>,
     pushes: broadcast::Sender<Push>,
+    /// The user sessions connected, to show notifications.
+    sessions: Arc<Sessions>,
 }
 
 impl Shared {
@@ -392,6 +395,22 @@ impl Service for Api {
                 );
                 Ok(json!({"accepted": true}))
             }
+            Op::Notified {
+                notification,
+                outcome,
+                action,
+                reason,
+            } => {
+                tracing::info!(
+                    "notification {notification:?}: {outcome:?} {} from {}",
+                    action.as_deref().or(reason.as_deref()).unwrap_or(""),
+                    peer.describe()
+                );
+                self.0
+                    .sessions
+                    .notified(peer, &notification, outcome, action, reason)?;
+                Ok(json!({"accepted": true}))
+            }
             Op::Pull => self
                 .command(|reply| Command::Pull { reply }, Duration::from_secs(300))
                 .await?
@@ -410,6 +429,10 @@ impl Service for Api {
 
     fn subscribe(&self) -> broadcast::Receiver<Push> {
         self.0.pushes.subscribe()
+    }
+
+    fn sessions(&self) -> Option<Arc<Sessions>> {
+        Some(self.0.sessions.clone())
     }
 }
 
@@ -976,6 +999,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
         }),
         cmd: cmd_tx.clone(),
         pushes,
+        sessions: Arc::default(),
     });
 
     let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();

@@ -39,6 +39,9 @@ pub struct Client {
     next_id: u64,
     /// Pushes that arrived while waiting for a response.
     pending_pushes: Vec<Push>,
+    /// A line begun: kept across a cancelled read, so [`Client::next_push`]
+    /// may be raced in a `select!` without losing half a message.
+    partial: Vec<u8>,
 }
 
 impl Client {
@@ -79,19 +82,32 @@ impl Client {
             writer: w,
             next_id: 1,
             pending_pushes: Vec::new(),
+            partial: Vec::new(),
         })
     }
 
     async fn read_line(&mut self) -> Result<String, ClientError> {
-        let mut line = String::new();
-        let n = (&mut self.reader)
-            .take((MAX_MESSAGE * 16) as u64)
-            .read_line(&mut line)
-            .await?;
-        if n == 0 {
-            return Err(ClientError::Closed);
+        let limit = MAX_MESSAGE * 16;
+        loop {
+            let room = (limit + 1).saturating_sub(self.partial.len()) as u64;
+            let n = (&mut self.reader)
+                .take(room)
+                .read_until(b'\n', &mut self.partial)
+                .await?;
+            if self.partial.last() == Some(&b'\n') {
+                let line = std::mem::take(&mut self.partial);
+                return String::from_utf8(line)
+                    .map_err(|_| ClientError::Protocol("a message that is not UTF-8".into()));
+            }
+            if self.partial.len() > limit {
+                return Err(ClientError::Protocol(format!(
+                    "a message over {limit} bytes"
+                )));
+            }
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
         }
-        Ok(line)
     }
 
     /// Sends `op` and waits (at most `timeout`) for its response's result.
@@ -140,7 +156,7 @@ impl Client {
             .map_err(|_| ClientError::Timeout(timeout))?
     }
 
-    /// The next push (after `subscribe`).
+    /// The next push (after `subscribe`, or to a session). Cancel-safe.
     pub async fn next_push(&mut self) -> Result<Push, ClientError> {
         if !self.pending_pushes.is_empty() {
             return Ok(self.pending_pushes.remove(0));

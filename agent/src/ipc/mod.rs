@@ -5,7 +5,8 @@
 //! line, each size-bounded ([`proto`]). The server ([`server`]) checks who
 //! is asking ([`peer`]) before it hands a request to the daemon through the
 //! [`server::Service`] trait, so this module knows nothing of the daemon.
-//! [`client`] is the other end.
+//! [`client`] is the other end; [`sessions`] tracks the user sessions
+//! connected (they show the daemon's notifications).
 
 pub mod client;
 pub mod peer;
@@ -13,6 +14,7 @@ pub mod peer;
 pub mod pipe;
 pub mod proto;
 pub mod server;
+pub mod sessions;
 
 use crate::sql::table::Platform;
 

@@ -37,7 +37,9 @@ impl Access {
 pub fn required(op: &Op) -> Access {
     match op {
         Op::Hello | Op::Status | Op::Checks | Op::Subscribe => Access::Read,
-        Op::Recheck { .. } | Op::Session { .. } | Op::Interaction { .. } => Access::Console,
+        Op::Recheck { .. } | Op::Session { .. } | Op::Interaction { .. } | Op::Notified { .. } => {
+            Access::Console
+        }
         Op::Pull | Op::Reload => Access::Admin,
     }
 }

@@ -16,8 +16,16 @@
 //! | `recheck` (`check`: id, or none for all) | the console user, an admin | runs it now, answers with the new state |
 //! | `session` (`user`, `display`) | the console user, an admin | registers a tray/session; runs every check |
 //! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed |
+//! | `notified` (`notification`, `outcome`, `action`, `reason`) | the console user, an admin | a session says what became of a notification |
 //! | `pull` | an admin | fetches the policy now |
 //! | `reload` | an admin | re-reads the config and policy (as SIGHUP) |
+//!
+//! A connection that sent `session` is a user session: the server may push
+//! it `{"v": 1, "push": "notify", "data": {...}}` (a
+//! [`crate::notify::Request`]: show this notification), and the session
+//! answers with `notified`: `outcome` `shown` or `suppressed` (with a
+//! `reason`) or `failed` first, then, when the user acts, `action` (with
+//! the button's id in `action`), `dismissed` or `expired`.
 //!
 //! A message that is not JSON, too large, of another version, or with bad
 //! fields closes the connection (after an error response); an unknown `op`
@@ -54,9 +62,36 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    Notified {
+        notification: String,
+        outcome: NotifiedOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     Pull,
     Reload,
 }
+
+/// What a session says became of a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifiedOutcome {
+    /// On screen.
+    Shown,
+    /// Not shown: a duplicate of what is on screen, or rate-limited.
+    Suppressed,
+    /// The desktop refused it.
+    Failed,
+    /// A button was pressed (`action` names it).
+    Action,
+    Dismissed,
+    Expired,
+}
+
+/// The push that asks a session to show a notification.
+pub const PUSH_NOTIFY: &str = "notify";
 
 /// The ops this build knows, as spelled on the wire.
 pub const OPS: &[&str] = &[
@@ -67,6 +102,7 @@ pub const OPS: &[&str] = &[
     "subscribe",
     "session",
     "interaction",
+    "notified",
     "pull",
     "reload",
 ];
@@ -81,6 +117,7 @@ impl Op {
             Op::Subscribe => "subscribe",
             Op::Session { .. } => "session",
             Op::Interaction { .. } => "interaction",
+            Op::Notified { .. } => "notified",
             Op::Pull => "pull",
             Op::Reload => "reload",
         }
@@ -170,6 +207,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Option<u64>, ProtoError)> 
         "recheck" => &["op", "check"],
         "session" => &["op", "user", "display"],
         "interaction" => &["op", "execution", "event", "token"],
+        "notified" => &["op", "notification", "outcome", "action", "reason"],
         _ => &["op"],
     };
     if let Some(extra) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -304,6 +342,20 @@ mod tests {
             "bad_fields"
         );
         assert_eq!(err(&vec![b' '; MAX_MESSAGE + 1]).1, ProtoError::TooLarge);
+        let notified = Op::Notified {
+            notification: "n1".into(),
+            outcome: NotifiedOutcome::Action,
+            action: Some("yes".into()),
+            reason: None,
+        };
+        let line = request_line(9, &notified);
+        assert_eq!(parse_request(line.as_bytes()).unwrap().op, notified);
+        assert_eq!(
+            err(br#"{"v":1,"op":"notified","notification":"n","outcome":"exploded"}"#)
+                .1
+                .code(),
+            "bad_fields"
+        );
         assert_eq!(
             err(br#"{"v":1,"id":-1,"op":"status"}"#).1.code(),
             "malformed"

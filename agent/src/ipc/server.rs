@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::peer::{Peer, required};
 use super::proto::{self, MAX_MESSAGE, Op, ProtoError, Push, Response};
+use super::sessions::{Registration, Sessions};
 
 pub const MAX_CONNECTIONS: usize = 128;
 pub const MAX_PER_PEER: usize = 16;
@@ -47,6 +48,11 @@ pub trait Service: Send + Sync + 'static {
     ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send;
     /// The pushes a subscriber receives.
     fn subscribe(&self) -> broadcast::Receiver<Push>;
+    /// Where a connection that sends `session` is registered, so the
+    /// daemon can push it notifications. `None`: sessions get no pushes.
+    fn sessions(&self) -> Option<Arc<Sessions>> {
+        None
+    }
 }
 
 /// Counts open connections, in all and per peer.
@@ -166,6 +172,7 @@ where
         let _ = w.shutdown().await;
     });
     let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+    let mut registration: Option<Registration> = None;
     let who = peer.describe();
     loop {
         let line = match read_message(&mut reader).await {
@@ -254,8 +261,19 @@ where
                 .await;
             continue;
         }
+        let session_user = match &request.op {
+            Op::Session { user, .. } => Some(user.clone()),
+            _ => None,
+        };
         let response = match service.call(&peer, request.op).await {
-            Ok(v) => Response::ok(request.id, v),
+            Ok(v) => {
+                if let (Some(user), None, Some(hub)) =
+                    (session_user, &registration, service.sessions())
+                {
+                    registration = Some(hub.register(&peer, user, out.clone()));
+                }
+                Response::ok(request.id, v)
+            }
             Err(e) => Response::error(request.id, e.code, e.message),
         };
         if out.send(encode(&response)).await.is_err() {
@@ -265,6 +283,7 @@ where
     if let Some(f) = forwarder {
         f.abort();
     }
+    drop(registration);
     drop(out);
     let _ = writer.await;
 }
