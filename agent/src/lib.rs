@@ -16,6 +16,7 @@
 //! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
 //! - [`secrets`]: tokens the agent sends, in the OS keychain or root-only files.
 //! - [`notify`]: desktop notifications with buttons, shown in the user's session.
+//! - [`resources`]: workflow task resources that reach a user: notifications, Slack.
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
@@ -26,6 +27,7 @@ pub mod ipc;
 pub mod notify;
 pub mod os;
 pub mod policy;
+pub mod resources;
 pub mod secrets;
 pub mod sql;
 pub mod tables;

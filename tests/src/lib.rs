@@ -2,16 +2,22 @@
 //! built for this test run, run it, and locate the recorded machines; and,
 //! for the policy-fetch tests, an HTTPS server on loopback ([`https`]) and
 //! minisign keys ([`signing`]); for the daemon tests, `tend run` as a
-//! process ([`daemon`]) and an HTTPS event collector ([`collector`]).
+//! process ([`daemon`]) and an HTTPS event collector ([`collector`]); for
+//! reaching the user, a private D-Bus bus with a notification server
+//! ([`dbus`]) and a Slack-compatible Web API server ([`slack`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod collector;
+#[cfg(target_os = "linux")]
+pub mod dbus;
 #[cfg(unix)]
 pub mod daemon;
 pub mod https;
+pub mod reach;
 pub mod signing;
+pub mod slack;
 
 /// The `tend` binary of this build (`target/<profile>/tend`).
 ///
