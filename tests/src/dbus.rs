@@ -173,6 +173,8 @@ pub struct NotificationServer {
     record: Arc<Mutex<Record>>,
 }
 
+/// How long a test's user takes to click (see [`NotificationServer::invoke`]).
+const USER_DELAY: Duration = Duration::from_millis(500);
 const PATH: &str = "/org/freedesktop/Notifications";
 const IFACE: &str = "org.freedesktop.Notifications";
 
@@ -215,13 +217,19 @@ impl NotificationServer {
     }
 
     /// The user pressed the button `action` of notification `id`.
+    ///
+    /// Like a user, it takes a moment first: notify-rust subscribes to the
+    /// signals only after `Notify` has returned, and a signal sent before
+    /// that reaches nobody.
     pub fn invoke(&self, id: u32, action: &str) {
+        std::thread::sleep(USER_DELAY);
         self.emit("ActionInvoked", &(id, action));
         self.emit("NotificationClosed", &(id, 3u32));
     }
 
     /// The notification `id` closed: 1 expired, 2 dismissed by the user.
     pub fn close(&self, id: u32, reason: u32) {
+        std::thread::sleep(USER_DELAY);
         self.emit("NotificationClosed", &(id, reason));
     }
 

@@ -170,7 +170,7 @@ fn notifications_on_a_private_bus() {
 
     server.invoke(first.id, "yes");
     let answer = rt
-        .block_on(tokio::time::timeout(LIMIT, answers.recv()))
+        .block_on(async { tokio::time::timeout(LIMIT, answers.recv()).await })
         .expect("an answer in time")
         .expect("the desk is alive");
     assert_eq!(answer.request, "r3");
@@ -185,7 +185,7 @@ fn notifications_on_a_private_bus() {
     let calls = server.wait_for_calls(3, LIMIT);
     server.close(calls[2].id, 2);
     let answer = rt
-        .block_on(tokio::time::timeout(LIMIT, answers.recv()))
+        .block_on(async { tokio::time::timeout(LIMIT, answers.recv()).await })
         .unwrap()
         .unwrap();
     assert_eq!((answer.request.as_str(), answer.outcome), ("r4", Outcome::Dismissed));
@@ -231,16 +231,21 @@ fn notifications_on_a_private_bus() {
         assert!(visited(&out.history).iter().any(|s| s == "no_session"), "{:?}", out.history);
 
         // Start the session process.
+        let log = dir.path().join("session.log");
         let mut session = std::process::Command::new(tend_e2e::tend_bin())
             .args(["session", "--socket", socket.to_str().unwrap()])
             .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
             .env("TEND_LOG", "info")
-            .stderr(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let start = tokio::time::Instant::now();
         while sessions.count() == 0 {
-            assert!(start.elapsed() < LIMIT, "tend session did not register");
+            assert!(
+                start.elapsed() < LIMIT,
+                "tend session did not register: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
 
