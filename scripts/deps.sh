@@ -12,6 +12,8 @@ if [ "$what" = test ]; then
   packages+=(iptables dmsetup file hyperfine augeas-tools)
   # The stock minisign tool signs a policy as an admin would (policy_fetch test).
   packages+=(minisign)
+  # A private D-Bus session bus for the notification tests (tests/src/dbus.rs).
+  packages+=(dbus-daemon)
   # The Windows build (mingw) and its tests (Wine); pip for zig (Apple type-checks).
   packages+=(gcc-mingw-w64-x86-64 wine wine64 python3-pip)
 fi
