@@ -158,12 +158,7 @@ impl Server {
     fn close_notification(&self, _id: u32) {}
 
     fn get_server_information(&self) -> (String, String, String, String) {
-        (
-            "tend-test".into(),
-            "tend".into(),
-            "1".into(),
-            "1.2".into(),
-        )
+        ("tend-test".into(), "tend".into(), "1".into(), "1.2".into())
     }
 }
 
@@ -234,10 +229,7 @@ impl NotificationServer {
     }
 
     fn emit<B: serde::Serialize + zbus::DynamicType>(&self, name: &str, body: &B) {
-        zbus::block_on(
-            self.conn
-                .emit_signal(None::<&str>, PATH, IFACE, name, body),
-        )
-        .expect("emitting a notification signal");
+        zbus::block_on(self.conn.emit_signal(None::<&str>, PATH, IFACE, name, body))
+            .expect("emitting a notification signal");
     }
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod collector;
-#[cfg(target_os = "linux")]
-pub mod dbus;
 #[cfg(unix)]
 pub mod daemon;
+#[cfg(target_os = "linux")]
+pub mod dbus;
 pub mod https;
 pub mod reach;
 pub mod signing;

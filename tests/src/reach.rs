@@ -55,12 +55,15 @@ impl Interactions for Executions {
 /// (with its remediation), the asset's owner, and a re-check whose answer
 /// the test sets.
 pub fn seed_doubles(registry: &mut Registry, owner_email: &str, recheck_passes: Arc<Mutex<bool>>) {
-    registry.func("zrn:zercurity:api:compliance:frameworks:get", |_call| async move {
-        Ok(serde_json::json!({
-            "rule": "Firewall enabled",
-            "remediation": "Open *Settings → Network → Firewall* and switch it on."
-        }))
-    });
+    registry.func(
+        "zrn:zercurity:api:compliance:frameworks:get",
+        |_call| async move {
+            Ok(serde_json::json!({
+                "rule": "Firewall enabled",
+                "remediation": "Open *Settings → Network → Firewall* and switch it on."
+            }))
+        },
+    );
     let email = owner_email.to_string();
     registry.func("zrn:agent:asset:get", move |_call| {
         let email = email.clone();

@@ -286,7 +286,11 @@ fn answer(req: &Http, state: &Mutex<State>) -> (u16, String, String) {
     st.calls.push(Call {
         method: method.clone(),
         content_type: content_type.clone(),
-        authorization: req.headers.get("authorization").cloned().unwrap_or_default(),
+        authorization: req
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default(),
         body: body.clone(),
     });
     let fault = st
@@ -296,9 +300,19 @@ fn answer(req: &Http, state: &Mutex<State>) -> (u16, String, String) {
         .or_else(|| st.always.get(&method).cloned());
     match fault {
         Some(Fault::RateLimit { retry_after }) => {
-            return (429, format!("Retry-After: {retry_after}\r\n"), String::new());
+            return (
+                429,
+                format!("Retry-After: {retry_after}\r\n"),
+                String::new(),
+            );
         }
-        Some(Fault::Error(e)) => return (200, String::new(), json!({"ok": false, "error": e}).to_string()),
+        Some(Fault::Error(e)) => {
+            return (
+                200,
+                String::new(),
+                json!({"ok": false, "error": e}).to_string(),
+            );
+        }
         Some(Fault::Drop) => return (0, String::new(), String::new()),
         Some(Fault::Status(s)) => return (s, String::new(), String::new()),
         None => {}
@@ -308,13 +322,23 @@ fn answer(req: &Http, state: &Mutex<State>) -> (u16, String, String) {
         v["ok"] = json!(true);
         (200, String::new(), v.to_string())
     };
-    let err = |e: &str| (200, String::new(), json!({"ok": false, "error": e}).to_string());
+    let err = |e: &str| {
+        (
+            200,
+            String::new(),
+            json!({"ok": false, "error": e}).to_string(),
+        )
+    };
     if req.method != "POST" {
         return err("invalid_request");
     }
     let bearer = format!("Bearer {}", st.token);
     if req.headers.get("authorization") != Some(&bearer) {
-        return err(if req.headers.contains_key("authorization") { "invalid_auth" } else { "not_authed" });
+        return err(if req.headers.contains_key("authorization") {
+            "invalid_auth"
+        } else {
+            "not_authed"
+        });
     }
     match method.as_str() {
         "users.lookupByEmail" => {
@@ -348,7 +372,8 @@ fn answer(req: &Http, state: &Mutex<State>) -> (u16, String, String) {
             }
             st.next_ts += 1;
             let ts = format!("1700000000.{:06}", st.next_ts);
-            st.messages.insert((channel.clone(), ts.clone()), body.clone());
+            st.messages
+                .insert((channel.clone(), ts.clone()), body.clone());
             ok(json!({"channel": channel, "ts": ts, "message": body}))
         }
         "chat.update" => {

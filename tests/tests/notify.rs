@@ -142,7 +142,12 @@ fn notifications_on_a_private_bus() {
     let shown = desk.show(&request("r1", "Turn it on.")).unwrap();
     let calls = server.wait_for_calls(1, LIMIT);
     let first = &calls[0];
-    assert_eq!(shown, Delivery::Shown { desktop_id: first.id });
+    assert_eq!(
+        shown,
+        Delivery::Shown {
+            desktop_id: first.id
+        }
+    );
     assert_eq!(first.app_name, "Tend");
     assert_eq!(first.summary, "The firewall is off");
     assert_eq!(first.body, "Turn it on.");
@@ -165,7 +170,11 @@ fn notifications_on_a_private_bus() {
     // New text for the same check: replaces the first in place.
     desk.show(&request("r3", "Turn it on, please.")).unwrap();
     let calls = server.wait_for_calls(2, LIMIT);
-    assert_eq!(calls.len(), 2, "the duplicate reached the desktop: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        2,
+        "the duplicate reached the desktop: {calls:?}"
+    );
     assert_eq!(calls[1].replaces_id, first.id);
 
     server.invoke(first.id, "yes");
@@ -188,7 +197,10 @@ fn notifications_on_a_private_bus() {
         .block_on(async { tokio::time::timeout(LIMIT, answers.recv()).await })
         .unwrap()
         .unwrap();
-    assert_eq!((answer.request.as_str(), answer.outcome), ("r4", Outcome::Dismissed));
+    assert_eq!(
+        (answer.request.as_str(), answer.outcome),
+        ("r4", Outcome::Dismissed)
+    );
     drop(desk);
 
     // 2. Workflow → local API → `tend session` → desktop, and back.
@@ -212,7 +224,8 @@ fn notifications_on_a_private_bus() {
             },
         ),
     );
-    let wf = Arc::new(Workflow::parse(TOAST_WORKFLOW, Some(&registry)).expect("the workflow is valid"));
+    let wf =
+        Arc::new(Workflow::parse(TOAST_WORKFLOW, Some(&registry)).expect("the workflow is valid"));
     let engine = Engine::new(registry, Arc::new(RealClock));
     let input = json!({"item": {"id": "firewall"}, "fix": "Open Settings, Network, Firewall: on."});
 

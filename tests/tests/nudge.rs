@@ -210,7 +210,12 @@ fn toast_twice_then_slack_then_fixed() {
         let t1 = user.next().await;
         assert_eq!(t1.key, "firewall");
         assert_eq!(t1.title, "Firewall enabled is failing");
-        assert!(t1.body.ends_with("Open *Settings → Network → Firewall* and switch it on."), "{}", t1.body);
+        assert!(
+            t1.body
+                .ends_with("Open *Settings → Network → Firewall* and switch it on."),
+            "{}",
+            t1.body
+        );
         let labels: Vec<&str> = t1.actions.iter().map(|a| a.label.as_str()).collect();
         assert_eq!(labels, ["I've fixed it", "Remind me later"]);
 
@@ -229,7 +234,10 @@ fn toast_twice_then_slack_then_fixed() {
         until_in(&exec, "toast_2").await;
         user.click(&w.sessions, &t2, "no");
         until_in(&exec, "snooze_2").await;
-        assert!(w.server.calls_of("chat.postMessage").is_empty(), "Slack before the budget was spent");
+        assert!(
+            w.server.calls_of("chat.postMessage").is_empty(),
+            "Slack before the budget was spent"
+        );
         w.clock.advance(DAY);
 
         // Then Slack: the DM with the seed's blocks and link buttons.
@@ -240,10 +248,15 @@ fn toast_twice_then_slack_then_fixed() {
         assert_eq!(post["channel"], "D0ANN");
         let later = post["blocks"][2]["elements"][1]["url"].as_str().unwrap();
         let link = Link::parse(later).unwrap();
-        assert_eq!((link.execution.as_str(), link.event.as_str()), (exec.id().as_str(), "no"));
+        assert_eq!(
+            (link.execution.as_str(), link.event.as_str()),
+            (exec.id().as_str(), "no")
+        );
 
         // "Remind me later" from the Slack message; meanwhile it gets fixed.
-        w.executions.deliver(&link.execution, &link.event, json!({})).unwrap();
+        w.executions
+            .deliver(&link.execution, &link.event, json!({}))
+            .unwrap();
         until_in(&exec, "slack_snooze").await;
         *w.passes.lock().unwrap() = true;
         w.clock.advance(DAY);
@@ -261,7 +274,10 @@ fn toast_twice_then_slack_then_fixed() {
         assert_eq!(update[0].body["text"], "Fixed, thank you");
         let channel = update[0].body["channel"].as_str().unwrap();
         let ts = update[0].body["ts"].as_str().unwrap();
-        assert_eq!(w.server.message(channel, ts).unwrap()["text"], "Fixed, thank you");
+        assert_eq!(
+            w.server.message(channel, ts).unwrap()["text"],
+            "Fixed, thank you"
+        );
     });
 }
 
@@ -280,7 +296,10 @@ fn no_session_goes_to_slack_at_once() {
         w.executions.deliver(&exec.id(), "yes", json!({})).unwrap();
         let out = tokio::time::timeout(LIMIT, exec.wait()).await.unwrap();
         assert_eq!(out.status, Status::Succeeded, "{out:?}");
-        assert_eq!(w.server.calls_of("chat.update")[0].body["text"], "Fixed, thank you");
+        assert_eq!(
+            w.server.calls_of("chat.update")[0].body["text"],
+            "Fixed, thank you"
+        );
     });
 }
 
@@ -297,6 +316,9 @@ fn the_slack_only_variant_notices_a_fix_made_elsewhere() {
         w.clock.advance(Duration::from_secs(3600));
         let out = tokio::time::timeout(LIMIT, exec.wait()).await.unwrap();
         assert_eq!(out.status, Status::Succeeded, "{out:?}");
-        assert_eq!(w.server.calls_of("chat.update")[0].body["text"], "Fixed, thank you");
+        assert_eq!(
+            w.server.calls_of("chat.update")[0].body["text"],
+            "Fixed, thank you"
+        );
     });
 }

@@ -18,12 +18,27 @@ fn bad_links_are_refused_with_their_reason() {
     let socket = dir.path().join("none.sock");
     let socket = socket.to_str().unwrap();
     let cases = [
-        ("https://evil.example/interaction?execution=e&event=yes&token=AAAAAAAAAAAAAAAAAAAA", "scheme is \"https\""),
+        (
+            "https://evil.example/interaction?execution=e&event=yes&token=AAAAAAAAAAAAAAAAAAAA",
+            "scheme is \"https\"",
+        ),
         ("tend://run?cmd=rm", "only tend://interaction links"),
-        ("tend://interaction?execution=e&event=yes", "`token` is missing"),
-        ("tend://interaction?execution=e&event=yes&token=short", "`token` is not valid"),
-        ("tend://interaction?execution=e&event=yes&token=AAAAAAAAAAAAAAAAAAAA&then=x", "unknown field `then`"),
-        ("tend://interaction?execution=e%0Aforged&event=yes&token=AAAAAAAAAAAAAAAAAAAA", "`execution` is not valid"),
+        (
+            "tend://interaction?execution=e&event=yes",
+            "`token` is missing",
+        ),
+        (
+            "tend://interaction?execution=e&event=yes&token=short",
+            "`token` is not valid",
+        ),
+        (
+            "tend://interaction?execution=e&event=yes&token=AAAAAAAAAAAAAAAAAAAA&then=x",
+            "unknown field `then`",
+        ),
+        (
+            "tend://interaction?execution=e%0Aforged&event=yes&token=AAAAAAAAAAAAAAAAAAAA",
+            "`execution` is not valid",
+        ),
     ];
     for (url, why) in cases {
         let o = open_url(url, socket);
@@ -37,5 +52,9 @@ fn bad_links_are_refused_with_their_reason() {
         socket,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot connect to the Tend service"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot connect to the Tend service"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -143,7 +143,11 @@ fn an_unknown_owner_fails_the_execution_with_a_named_error() {
     let server = SlackServer::start(BOT);
     let executions = Arc::new(Executions::default());
     let mut registry = Registry::new();
-    seed_doubles(&mut registry, "nobody@example.com", Arc::new(Mutex::new(false)));
+    seed_doubles(
+        &mut registry,
+        "nobody@example.com",
+        Arc::new(Mutex::new(false)),
+    );
     SlackResource::new(api(&server, BOT), Some(executions.clone())).register(&mut registry);
     let wf = Arc::new(Workflow::parse(&seed(), Some(&registry)).unwrap());
     let engine = Engine::new(registry, Arc::new(VirtualClock::new(0)));
@@ -201,7 +205,10 @@ fn slack_failures_are_named_and_retried_where_it_helps() {
     )
     .unwrap();
     assert_eq!(updated["ts"], ts.as_str());
-    assert_eq!(server.message("D0ANN", &ts).unwrap()["text"], "Fixed, thank you");
+    assert_eq!(
+        server.message("D0ANN", &ts).unwrap()["text"],
+        "Fixed, thank you"
+    );
 
     // Slack's `ok: false`: named after Slack's error, not retried.
     let before = server.calls_of("chat.postMessage").len();
@@ -210,19 +217,28 @@ fn slack_failures_are_named_and_retried_where_it_helps() {
     assert_eq!(server.calls_of("chat.postMessage").len(), before + 1);
     let e = run(
         &slack,
-        call("chat:update", json!({"channel": "D0ANN", "ts": "1.2", "text": "x"})),
+        call(
+            "chat:update",
+            json!({"channel": "D0ANN", "ts": "1.2", "text": "x"}),
+        ),
     )
     .unwrap_err();
     assert_eq!(e.0, "Slack.message_not_found");
-    let e = run(&slack, call("users:lookupByEmail", json!({"email": "who@example.com"})))
-        .unwrap_err();
+    let e = run(
+        &slack,
+        call("users:lookupByEmail", json!({"email": "who@example.com"})),
+    )
+    .unwrap_err();
     assert_eq!(e.0, "Slack.users_not_found");
 
     // One 429: honoured (its Retry-After waited), then posted.
     server.fault("chat.postMessage", Fault::RateLimit { retry_after: 1 });
     let start = Instant::now();
     run(&slack, post("D0ANN")).unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(900), "Retry-After was not waited");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "Retry-After was not waited"
+    );
 
     // A 429 storm: five tries, then Slack.ratelimited.
     let before = server.calls_of("chat.postMessage").len();
@@ -246,7 +262,10 @@ fn slack_failures_are_named_and_retried_where_it_helps() {
 
     // A wrong token, and none at all.
     let wrong = SlackResource::new(api(&server, "xoxb-wrong"), None);
-    assert_eq!(run(&wrong, post("D0ANN")).unwrap_err().0, "Slack.invalid_auth");
+    assert_eq!(
+        run(&wrong, post("D0ANN")).unwrap_err().0,
+        "Slack.invalid_auth"
+    );
     let none = SlackResource::new(
         SlackApi::new(
             SlackSettings {

@@ -144,7 +144,8 @@ fn deliver(
         return;
     };
     let Some(event) = event_of(&a) else { return };
-    let data = json!({"source": "notification", "notification": a.notification, "check": route.check});
+    let data =
+        json!({"source": "notification", "notification": a.notification, "check": route.check});
     match interactions.deliver(&route.execution, &event, data) {
         Ok(_) => tracing::info!(
             "notification {}: {event:?} delivered to execution {}",
@@ -247,7 +248,10 @@ impl Resource for NotifyResource {
                 g.0 += 1;
                 let seq = g.0;
                 if g.1.len() >= ROUTES
-                    && let Some(oldest) = g.1.iter().min_by_key(|(_, r)| r.seq).map(|(k, _)| k.clone())
+                    && let Some(oldest) =
+                        g.1.iter()
+                            .min_by_key(|(_, r)| r.seq)
+                            .map(|(k, _)| k.clone())
                 {
                     g.1.remove(&oldest);
                 }
@@ -262,7 +266,12 @@ impl Resource for NotifyResource {
             }
             let shown = self
                 .sessions
-                .show(&id, data, self.settings.session_wait, self.settings.ack_wait)
+                .show(
+                    &id,
+                    data,
+                    self.settings.session_wait,
+                    self.settings.ack_wait,
+                )
                 .await;
             let ack = match shown {
                 Ok(a) => a,

@@ -75,7 +75,9 @@ pub enum SlackError {
     Http { method: String, status: u16 },
     #[error("Slack {method}: the answer is not Slack's: {reason}")]
     Invalid { method: String, reason: String },
-    #[error("the Slack bot token is not available: {0} (store it with `tend secret set {TOKEN_SECRET}`)")]
+    #[error(
+        "the Slack bot token is not available: {0} (store it with `tend secret set {TOKEN_SECRET}`)"
+    )]
     NoToken(String),
     #[error("Slack base URL: {0}")]
     Config(String),
@@ -122,7 +124,10 @@ pub struct SlackApi {
 }
 
 impl SlackApi {
-    pub fn new(settings: SlackSettings, token: Arc<dyn TokenSource>) -> Result<SlackApi, SlackError> {
+    pub fn new(
+        settings: SlackSettings,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<SlackApi, SlackError> {
         let mut base_text = settings.api_base.clone();
         if !base_text.ends_with('/') {
             base_text.push('/');
@@ -151,7 +156,11 @@ impl SlackApi {
     }
 
     /// Calls `method` with a form body.
-    pub async fn call_form(&self, method: &str, fields: &[(&str, &str)]) -> Result<Value, SlackError> {
+    pub async fn call_form(
+        &self,
+        method: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Value, SlackError> {
         self.call(method, Body::Form(fields)).await
     }
 

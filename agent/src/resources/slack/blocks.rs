@@ -27,7 +27,9 @@ pub fn link_buttons(blocks: &mut Value, execution: &str, token: &str) -> Result<
                 .or_else(|| el.get("action_id"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
-                    format!("blocks[{i}].elements[{j}]: a button needs a `value` (the event it sends)")
+                    format!(
+                        "blocks[{i}].elements[{j}]: a button needs a `value` (the event it sends)"
+                    )
                 })?
                 .to_string();
             let link = Link {

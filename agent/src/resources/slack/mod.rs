@@ -120,13 +120,21 @@ impl SlackResource {
         Ok(json!({"channel": r["channel"], "ts": r["ts"]}))
     }
 
-    fn link_buttons(&self, body: &mut Map<String, Value>, execution: &str) -> Result<(), SlackError> {
+    fn link_buttons(
+        &self,
+        body: &mut Map<String, Value>,
+        execution: &str,
+    ) -> Result<(), SlackError> {
         let (Some(interactions), Some(b)) = (&self.interactions, body.get_mut("blocks")) else {
             return Ok(());
         };
-        let token = interactions.token(execution).ok_or_else(|| SlackError::Input {
-            reason: format!("execution {execution} has no interaction token (it is not running)"),
-        })?;
+        let token = interactions
+            .token(execution)
+            .ok_or_else(|| SlackError::Input {
+                reason: format!(
+                    "execution {execution} has no interaction token (it is not running)"
+                ),
+            })?;
         blocks::link_buttons(b, execution, &token).map_err(|reason| SlackError::Input { reason })
     }
 }
