@@ -174,6 +174,9 @@ pub struct AgentConfig {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkConfig>,
     pub slack: SlackConfig,
+    /// How long a workflow's notification waits for a user session to
+    /// connect before it fails with `Agent.NoUserSession`.
+    pub notify_session_wait: Interval,
 }
 
 impl Default for AgentConfig {
@@ -193,6 +196,7 @@ impl Default for AgentConfig {
             asset: AssetConfig::default(),
             sinks: Vec::new(),
             slack: SlackConfig::default(),
+            notify_session_wait: Interval(Duration::from_secs(60)),
         }
     }
 }
@@ -376,6 +380,7 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("slack.team_id", Kind::Str),
     ("slack.app_id", Kind::Str),
     ("slack.api_url", Kind::Str),
+    ("notify_session_wait", Kind::Interval),
 ];
 
 fn kind_of(key: &str) -> Option<Kind> {

@@ -70,6 +70,7 @@ fn linux_files_merge_in_order_with_origins() {
     );
     assert_eq!(c.trusted_keys, vec!["RWQold", "RWQnew"]);
     assert_eq!(c.poll_interval.0, Duration::from_secs(1800));
+    assert_eq!(c.notify_session_wait.0, Duration::from_secs(60));
     // Tables merge key by key: org from the main file, team and owner from the drop-in.
     assert_eq!(c.asset.org_name.as_deref(), Some("Example Ltd"));
     assert_eq!(c.asset.team_name.as_deref(), Some("Platform"));

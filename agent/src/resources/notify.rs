@@ -53,6 +53,16 @@ pub struct NotifySettings {
     pub ack_wait: Duration,
 }
 
+impl NotifySettings {
+    /// From the agent config (`notify_session_wait`).
+    pub fn from_config(cfg: &crate::config::AgentConfig) -> NotifySettings {
+        NotifySettings {
+            session_wait: cfg.notify_session_wait.0,
+            ..NotifySettings::default()
+        }
+    }
+}
+
 impl Default for NotifySettings {
     fn default() -> Self {
         NotifySettings {

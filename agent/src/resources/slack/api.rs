@@ -46,6 +46,17 @@ pub struct SlackSettings {
     pub timeout: Duration,
 }
 
+impl SlackSettings {
+    /// From the agent config (`[slack] api_url`).
+    pub fn from_config(cfg: &crate::config::AgentConfig) -> SlackSettings {
+        let mut s = SlackSettings::default();
+        if let Some(url) = &cfg.slack.api_url {
+            s.api_base = url.clone();
+        }
+        s
+    }
+}
+
 impl Default for SlackSettings {
     fn default() -> Self {
         SlackSettings {
