@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tend::notify::link::Link;
-use tend::resources::slack::{SlackApi, SlackResource, SlackSettings, TokenSource};
+use tend::resources::slack::{SecretToken, SlackApi, SlackResource, SlackSettings, TokenSource};
+use tend::secrets::{MemoryStore, SecretStore};
 use tend_e2e::reach::{Executions, TOKEN, seed_doubles};
 use tend_e2e::slack::{Fault, SlackServer};
 use tend_workflow::{Engine, Registry, Resource, Status, TaskCall, VirtualClock, Workflow};
@@ -260,26 +261,29 @@ fn slack_failures_are_named_and_retried_where_it_helps() {
     assert_eq!(e.0, "Slack.unreachable");
     assert!(e.1.contains("5 tries"), "{}", e.1);
 
-    // A wrong token, and none at all.
+    // A wrong token; the token from the secret store; none there.
     let wrong = SlackResource::new(api(&server, "xoxb-wrong"), None);
     assert_eq!(
         run(&wrong, post("D0ANN")).unwrap_err().0,
         "Slack.invalid_auth"
     );
-    let none = SlackResource::new(
+    let store = Arc::new(MemoryStore::new());
+    let stored = SlackResource::new(
         SlackApi::new(
             SlackSettings {
                 api_base: server.api_base(),
                 ..SlackSettings::default()
             },
-            Arc::new(Token(Err("no secret named slack-bot-token".into()))),
+            Arc::new(SecretToken(store.clone())),
         )
         .unwrap(),
         None,
     );
-    let e = run(&none, post("D0ANN")).unwrap_err();
+    let e = run(&stored, post("D0ANN")).unwrap_err();
     assert_eq!(e.0, "Slack.not_authed");
     assert!(e.1.contains("tend secret set slack-bot-token"), "{}", e.1);
+    store.set("slack-bot-token", BOT).unwrap();
+    run(&stored, post("D0ANN")).unwrap();
 
     // Bad parameters say which.
     let e = run(&slack, call("chat:postMessage", json!({"text": "x"}))).unwrap_err();

@@ -31,6 +31,16 @@ pub trait TokenSource: Send + Sync {
     fn bot_token(&self) -> Result<String, String>;
 }
 
+/// The token from the agent's secret store (`tend secret set slack-bot-token`),
+/// read at each call so a new token needs no restart.
+pub struct SecretToken(pub Arc<dyn crate::secrets::SecretStore>);
+
+impl TokenSource for SecretToken {
+    fn bot_token(&self) -> Result<String, String> {
+        self.0.get(TOKEN_SECRET).map_err(|e| e.to_string())
+    }
+}
+
 /// How the client talks to Slack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlackSettings {

@@ -29,7 +29,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use tend_workflow::{ErrorInfo, Registry, Resource, TaskCall};
 
-pub use api::{SlackApi, SlackError, SlackSettings, TokenSource};
+pub use api::{SecretToken, SlackApi, SlackError, SlackSettings, TokenSource};
 
 use super::Interactions;
 
