@@ -14,6 +14,9 @@ if [ "$what" = test ]; then
   packages+=(minisign)
   # A private D-Bus session bus for the notification tests (tests/src/dbus.rs).
   packages+=(dbus-daemon)
+  # libfaketime: the workflow crash test restarts the daemon with its wall
+  # clock a day ahead, so a 24 h WAIT ends without a hook in the product.
+  packages+=(faketime)
   # The Windows build (mingw) and its tests (Wine); pip for zig (Apple type-checks).
   packages+=(gcc-mingw-w64-x86-64 wine wine64 python3-pip)
 fi

@@ -15,6 +15,7 @@ mod secret_cmd;
 mod session_cmd;
 mod shell;
 mod snapshot;
+mod workflow_api;
 mod workflow_cmd;
 
 use std::path::{Path, PathBuf};
@@ -94,7 +95,8 @@ enum Command {
     /// Hand a clicked tend:// link (a button in a Slack message) to the
     /// running service as the workflow's interaction.
     OpenUrl(session_cmd::OpenUrlArgs),
-    /// Workflows: validate, draw (Mermaid, DOT), run in memory.
+    /// Workflows: validate, draw (Mermaid, DOT), run in memory; start them,
+    /// list executions and histories, send events in the service.
     Workflow {
         #[command(subcommand)]
         command: workflow_cmd::Command,

@@ -15,7 +15,10 @@
 //! | `subscribe` | anyone | pushes on every change |
 //! | `recheck` (`check`: id, or none for all) | the console user, an admin | runs it now, answers with the new state |
 //! | `session` (`user`, `display`) | the console user, an admin | registers a tray/session; runs every check |
-//! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed |
+//! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed: the event goes to the execution (with a token, it must be the execution's); answers with the event's `response` |
+//! | `workflow_start` (`name`, `input`) | an admin | starts a workflow of the policy by hand |
+//! | `workflow_executions` (`limit`) | the console user, an admin | the newest executions |
+//! | `workflow_history` (`execution`) | the console user, an admin | an execution's history |
 //! | `notified` (`notification`, `outcome`, `action`, `reason`) | the console user, an admin | a session says what became of a notification |
 //! | `pull` | an admin | fetches the policy now |
 //! | `reload` | an admin | re-reads the config and policy (as SIGHUP) |
@@ -72,6 +75,18 @@ pub enum Op {
     },
     Pull,
     Reload,
+    WorkflowStart {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<serde_json::Value>,
+    },
+    WorkflowExecutions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    WorkflowHistory {
+        execution: String,
+    },
 }
 
 /// What a session says became of a notification.
@@ -105,6 +120,9 @@ pub const OPS: &[&str] = &[
     "notified",
     "pull",
     "reload",
+    "workflow_start",
+    "workflow_executions",
+    "workflow_history",
 ];
 
 impl Op {
@@ -120,6 +138,9 @@ impl Op {
             Op::Notified { .. } => "notified",
             Op::Pull => "pull",
             Op::Reload => "reload",
+            Op::WorkflowStart { .. } => "workflow_start",
+            Op::WorkflowExecutions { .. } => "workflow_executions",
+            Op::WorkflowHistory { .. } => "workflow_history",
         }
     }
 }
@@ -208,6 +229,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Option<u64>, ProtoError)> 
         "session" => &["op", "user", "display"],
         "interaction" => &["op", "execution", "event", "token"],
         "notified" => &["op", "notification", "outcome", "action", "reason"],
+        "workflow_start" => &["op", "name", "input"],
+        "workflow_executions" => &["op", "limit"],
+        "workflow_history" => &["op", "execution"],
         _ => &["op"],
     };
     if let Some(extra) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
