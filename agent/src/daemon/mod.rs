@@ -411,7 +411,13 @@ impl Service for Api {
                 let runner = self.runner()?;
                 let response = runner
                     .send_event(&execution, &event, token.as_deref())
-                    .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+                    .map_err(|e| {
+                        tracing::warn!(
+                            "interaction {event:?} for execution {execution:?} from {} refused: {e}",
+                            peer.describe()
+                        );
+                        ApiError::new(e.code(), e.to_string())
+                    })?;
                 self.0.push(
                     "interaction",
                     json!({"execution": execution, "event": event, "uid": peer.uid}),
@@ -1074,10 +1080,21 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
         sessions: Arc::default(),
         workflows: std::sync::OnceLock::new(),
     });
+    let agent = Arc::new(workflows::agent::DaemonAgent(shared.clone()));
+    let reach = crate::resources::Reach {
+        sessions: shared.sessions.clone(),
+        interactions: agent.clone(),
+        notify: crate::resources::notify::NotifySettings::from_config(&opts.config.config),
+        slack: crate::resources::slack::SlackSettings::from_config(&opts.config.config),
+        token: Arc::new(crate::resources::slack::SecretToken(Arc::from(
+            crate::secrets::system(&opts.config.config.state_dir()),
+        ))),
+    };
     let runner = workflows::Runner::new(
         store.clone(),
-        Arc::new(workflows::agent::DaemonAgent(shared.clone())),
+        agent,
         opts.config.config.pinned_ca.clone(),
+        reach,
     );
     let _ = shared.workflows.set(runner.clone());
     let workflow_tasks = [

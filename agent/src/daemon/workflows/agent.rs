@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::daemon::{Command, RECHECK_TIMEOUT, Shared, status_name, with_store};
 use crate::policy::Policy;
-use crate::resources::Agent;
+use crate::resources::{Agent, Interactions};
 use crate::sql::table::Platform;
 
 /// How long a workflow's query may wait for the evaluator.
@@ -113,5 +113,25 @@ impl Agent for DaemonAgent {
                 })
                 .collect())
         })
+    }
+}
+
+/// The answers of a notification go to the execution as the local API's
+/// `interaction` would send them (the execution's own, so no token).
+impl Interactions for DaemonAgent {
+    fn token(&self, execution: &str) -> Option<String> {
+        self.execution_token(execution)
+    }
+
+    fn deliver(&self, execution: &str, event: &str, _data: Value) -> Result<Option<Value>, String> {
+        let runner = self
+            .0
+            .workflows
+            .get()
+            .ok_or_else(|| "the workflow runner is not started".to_string())?;
+        runner
+            .send_event(execution, event, None)
+            .map(|v| (!v.is_null()).then_some(v))
+            .map_err(|e| e.to_string())
     }
 }

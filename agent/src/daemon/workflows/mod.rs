@@ -97,11 +97,28 @@ pub fn read_policy_workflows(
     let mut names = HashMap::new();
     for (i, doc) in policy.workflows.iter().enumerate() {
         let at = format!("$.workflows[{i}]");
-        let trigger = Trigger::parse(doc.get("trigger"))
-            .map_err(|(p, m)| problems.push((format!("{at}.trigger{p}"), m)))
-            .ok();
-        let wf = match Workflow::from_value(doc, Some(registry)) {
-            Ok(wf) => wf,
+        match Workflow::from_value(doc, Some(registry)) {
+            Ok(wf) => {
+                let trigger = match Trigger::parse(wf.trigger.as_ref()) {
+                    Ok(t) => t,
+                    Err((p, m)) => {
+                        problems.push((format!("{at}.trigger{p}"), m));
+                        continue;
+                    }
+                };
+                if wf.name.is_empty() {
+                    problems.push((at.clone(), "a workflow in a policy needs a \"name\"".into()));
+                    continue;
+                }
+                if let Some(first) = names.insert(wf.name.clone(), i) {
+                    problems.push((
+                        format!("{at}.name"),
+                        format!("workflow {:?} is also $.workflows[{first}]", wf.name),
+                    ));
+                    continue;
+                }
+                ok.push((Arc::new(wf), trigger));
+            }
             Err(invalid) => {
                 for p in invalid.problems {
                     let path = p.path.trim_start_matches('$').trim_start_matches('.');
@@ -112,22 +129,7 @@ pub fn read_policy_workflows(
                     };
                     problems.push((path, p.message));
                 }
-                continue;
             }
-        };
-        if wf.name.is_empty() {
-            problems.push((at.clone(), "a workflow in a policy needs a \"name\"".into()));
-            continue;
-        }
-        if let Some(first) = names.insert(wf.name.clone(), i) {
-            problems.push((
-                format!("{at}.name"),
-                format!("workflow {:?} is also $.workflows[{first}]", wf.name),
-            ));
-            continue;
-        }
-        if let Some(trigger) = trigger {
-            ok.push((Arc::new(wf), trigger));
         }
     }
     (ok, problems)
@@ -138,7 +140,7 @@ pub fn read_policy_workflows(
 /// [`resources::Offline`]: lint needs the resource names, never a call).
 pub fn policy_problems(policy: &Policy) -> Vec<PathProblem> {
     let agent = Arc::new(resources::Offline(crate::sql::table::Platform::current()));
-    match resources::registry(agent, policy, None) {
+    match resources::registry(agent, policy, None, &resources::Reach::offline()) {
         Ok(registry) => read_policy_workflows(policy, &registry).1,
         Err(resources::endpoint::EndpointError::Bad { name, reason }) => {
             vec![(format!("$.settings.resource_endpoints[{name:?}]"), reason)]
@@ -151,6 +153,8 @@ pub struct Runner {
     store: Arc<Mutex<Store>>,
     agent: Arc<dyn Agent>,
     pinned_ca: Option<std::path::PathBuf>,
+    /// What the notification and Slack resources need.
+    reach: resources::Reach,
     state: RwLock<Policyed>,
     live: Mutex<HashMap<String, Execution>>,
     /// Woken when the outbox has new events.
@@ -179,11 +183,13 @@ impl Runner {
         store: Arc<Mutex<Store>>,
         agent: Arc<dyn Agent>,
         pinned_ca: Option<std::path::PathBuf>,
+        reach: resources::Reach,
     ) -> Arc<Runner> {
         Arc::new(Runner {
             store,
             agent,
             pinned_ca,
+            reach,
             state: RwLock::new(Policyed {
                 serial: 0,
                 engine: None,
@@ -200,14 +206,18 @@ impl Runner {
     /// definition they started with. On the first real policy, the
     /// executions stored as running are resumed.
     pub fn set_policy(self: &Arc<Self>, policy: &Policy, real: bool) {
-        let registry =
-            match resources::registry(self.agent.clone(), policy, self.pinned_ca.as_deref()) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("workflows: {e}; no workflow of this policy runs");
-                    tend_workflow::Registry::new()
-                }
-            };
+        let registry = match resources::registry(
+            self.agent.clone(),
+            policy,
+            self.pinned_ca.as_deref(),
+            &self.reach,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("workflows: {e}; no workflow of this policy runs");
+                tend_workflow::Registry::new()
+            }
+        };
         let (ok, problems) = read_policy_workflows(policy, &registry);
         for (path, message) in &problems {
             tracing::error!("policy workflow {path}: {message}; the workflow does not run");
