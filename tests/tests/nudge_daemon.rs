@@ -264,7 +264,7 @@ fn the_default_nudge_reaches_the_user_by_toast_and_by_slack() {
     let _ = user.wait();
     dev.set_firewall(false);
     recheck(&d);
-    let second = the_running_execution(&d, &[first.clone()]);
+    let second = the_running_execution(&d, std::slice::from_ref(&first));
     wait_in(&d, &second, "slack_watch");
     let h = history(&d, &second);
     assert!(
