@@ -8,6 +8,7 @@
 //! [`client`] is the other end.
 
 pub mod client;
+pub mod fuzzing;
 pub mod peer;
 #[cfg(windows)]
 pub mod pipe;

@@ -43,8 +43,10 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThreadState {
     pub state: String,
-    /// The state's raw input.
-    pub input: Value,
+    /// The state's raw input. Shared (an `Arc`) with the history and with
+    /// the state's output when the state hands its input on unchanged, so a
+    /// step copies no document (it serializes as the plain value).
+    pub input: Arc<Value>,
     pub entered_ms: u64,
     pub phase: Phase,
     /// Retries used so far, per retrier of the current state.
@@ -56,10 +58,10 @@ pub struct ThreadState {
 }
 
 impl ThreadState {
-    pub fn enter(state: &str, input: Value) -> Self {
+    pub fn enter(state: &str, input: impl Into<Arc<Value>>) -> Self {
         ThreadState {
             state: state.to_string(),
-            input,
+            input: input.into(),
             entered_ms: 0,
             phase: Phase::Enter,
             retries: Vec::new(),
@@ -128,11 +130,11 @@ pub enum HistoryKind {
     },
     StateEntered {
         state: String,
-        input: Value,
+        input: Arc<Value>,
     },
     StateExited {
         state: String,
-        output: Value,
+        output: Arc<Value>,
     },
     TaskScheduled {
         state: String,
@@ -476,8 +478,8 @@ impl Execution {
 
 /// What a state's work came to.
 enum Flow {
-    Next(String, Value),
-    End(Value),
+    Next(String, Arc<Value>),
+    End(Arc<Value>),
 }
 
 type Res<T> = Result<T, ErrorInfo>;
@@ -571,7 +573,9 @@ impl Shared {
         let Some(root) = root else {
             return;
         };
-        let run = self.thread(&wf.machine, String::new(), root);
+        let run = self
+            .thread(&wf.machine, String::new(), root)
+            .map(|r| r.map(Arc::unwrap_or_clone));
         let result = match wf.timeout {
             Some(limit) => {
                 let started = lock(&self.state).started_ms;
@@ -620,7 +624,7 @@ impl Shared {
         m: &'a StateMachine,
         key: String,
         mut t: ThreadState,
-    ) -> BoxFuture<'a, Res<Value>> {
+    ) -> BoxFuture<'a, Res<Arc<Value>>> {
         async move {
             loop {
                 if *self.cancel.borrow() {
@@ -692,7 +696,7 @@ impl Shared {
         c
     }
 
-    fn flow(&self, state: &State, output: Value) -> Flow {
+    fn flow(&self, state: &State, output: Arc<Value>) -> Flow {
         match &state.transition {
             Transition::Next(n) => Flow::Next(n.clone(), output),
             Transition::End => Flow::End(output),
@@ -713,10 +717,13 @@ impl Shared {
         match &state.kind {
             StateKind::Pass { result } => {
                 let params = match &io.parameters {
-                    Some(p) => p.eval(&effective, &ctx)?,
+                    Some(p) => Arc::new(p.eval(&effective, &ctx)?),
                     None => effective,
                 };
-                let res = result.clone().unwrap_or(params);
+                let res = match result {
+                    Some(r) => Arc::new(r.clone()),
+                    None => params,
+                };
                 let out = finish(io, &t.input, res, &ctx)?;
                 Ok(self.flow(state, out))
             }
@@ -787,6 +794,7 @@ impl Shared {
                     let r = r.and_then(|res| result(io, &t.input, res, &ctx));
                     match r {
                         Ok(output) if !task.events.is_empty() => {
+                            let output = Arc::unwrap_or_clone(output);
                             return self.await_event(m, state, task, key, t, output).await;
                         }
                         Ok(output) => return Ok(self.flow(state, output)),
@@ -805,7 +813,7 @@ impl Shared {
                 }
                 let params = match &io.parameters {
                     Some(p) => p.eval(&effective, &ctx)?,
-                    None => effective.clone(),
+                    None => Value::clone(&effective),
                 };
                 let inputs = vec![params.clone(); p.branches.len()];
                 let machines: Vec<&StateMachine> = p.branches.iter().collect();
@@ -814,11 +822,11 @@ impl Shared {
                     .await;
                 let r = r.and_then(|outs| {
                     if p.merge {
-                        let mut merged = t.input.clone();
+                        let mut merged = Value::clone(&t.input);
                         for o in outs {
                             merge_into(&mut merged, o);
                         }
-                        output_path(io, merged, &ctx)
+                        output_path(io, Arc::new(merged), &ctx)
                     } else {
                         result(io, &t.input, Value::Array(outs), &ctx)
                     }
@@ -1023,7 +1031,7 @@ impl Shared {
         if let Some(c) = rec.catch.iter().find(|c| err.matches(&c.errors)) {
             let obj = serde_json::to_value(&err).unwrap_or(Value::Null);
             let out = match &c.result_path {
-                Some(rp) => rp.write(t.input.clone(), obj)?,
+                Some(rp) => Arc::new(rp.write(Value::clone(&t.input), obj)?),
                 None => t.input.clone(),
             };
             self.push(
@@ -1116,7 +1124,7 @@ impl Shared {
                     .find(|e| e.name == name)
                     .map(|e| e.next.clone())
                     .unwrap_or_default();
-                Ok(Flow::Next(next, output))
+                Ok(Flow::Next(next, Arc::new(output)))
             }
             None => {
                 self.push(
@@ -1126,7 +1134,7 @@ impl Shared {
                     },
                 );
                 if let Some(d) = &task.events_default {
-                    return Ok(Flow::Next(d.clone(), output));
+                    return Ok(Flow::Next(d.clone(), Arc::new(output)));
                 }
                 let err = ErrorInfo::new(e::TIMEOUT, "no event came in time");
                 match self.recover(
@@ -1185,7 +1193,10 @@ impl Shared {
             });
             let m = machines[i];
             async move {
-                let r = self.thread(m, ck.clone(), child).await;
+                let r = self
+                    .thread(m, ck.clone(), child)
+                    .await
+                    .map(Arc::unwrap_or_clone);
                 if let Ok(v) = &r {
                     let mut st = lock(&self.state);
                     if let Some(Phase::Branches { outputs, .. }) =
@@ -1236,11 +1247,14 @@ impl Shared {
     }
 }
 
-fn input_path(io: &Io, raw: &Value, ctx: &Value) -> Res<Value> {
+// The Io pipeline works on shared values: a path that selects the whole
+// document, and a ResultPath of `$` or none, hand the same `Arc` on.
+
+fn input_path(io: &Io, raw: &Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     match &io.input_path {
-        None => Ok(json!({})),
+        None => Ok(Arc::new(json!({}))),
         Some(p) if p.is_root() => Ok(raw.clone()),
-        Some(p) => p.select(raw, ctx).ok_or_else(|| {
+        Some(p) => p.select(raw, ctx).map(Arc::new).ok_or_else(|| {
             ErrorInfo::runtime(format!(
                 "InputPath {:?} selects nothing in the input",
                 p.text
@@ -1249,32 +1263,34 @@ fn input_path(io: &Io, raw: &Value, ctx: &Value) -> Res<Value> {
     }
 }
 
-fn output_path(io: &Io, v: Value, ctx: &Value) -> Res<Value> {
+fn output_path(io: &Io, v: Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     match &io.output_path {
-        None => Ok(json!({})),
+        None => Ok(Arc::new(json!({}))),
         Some(p) if p.is_root() => Ok(v),
         Some(p) => p
             .select(&v, ctx)
+            .map(Arc::new)
             .ok_or_else(|| ErrorInfo::runtime(format!("OutputPath {:?} selects nothing", p.text))),
     }
 }
 
 /// ResultPath then OutputPath.
-fn finish(io: &Io, raw: &Value, res: Value, ctx: &Value) -> Res<Value> {
+fn finish(io: &Io, raw: &Arc<Value>, res: Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     let combined = match &io.result_path {
         None => raw.clone(),
-        Some(rp) => rp.write(raw.clone(), res)?,
+        Some(rp) if rp.segs.is_empty() => res,
+        Some(rp) => Arc::new(rp.write(Value::clone(raw), Arc::unwrap_or_clone(res))?),
     };
     output_path(io, combined, ctx)
 }
 
 /// ResultSelector, ResultPath, OutputPath.
-fn result(io: &Io, raw: &Value, res: Value, ctx: &Value) -> Res<Value> {
+fn result(io: &Io, raw: &Arc<Value>, res: Value, ctx: &Value) -> Res<Arc<Value>> {
     let res = match &io.result_selector {
         Some(sel) => sel.eval(&res, ctx)?,
         None => res,
     };
-    finish(io, raw, res, ctx)
+    finish(io, raw, Arc::new(res), ctx)
 }
 
 fn wait_until(w: &WaitFor, input: &Value, ctx: &Value, entered_ms: u64) -> Res<u64> {
