@@ -21,6 +21,7 @@ pub fn workflow_read_validate(data: &[u8]) {
             assert!(wf.machine.get(&wf.machine.start).is_some());
             let _ = graph::mermaid(&wf, None);
             let _ = graph::dot(&wf, None);
+            let _ = graph::svg(&wf, None);
         }
         Err(invalid) => {
             assert!(!invalid.problems.is_empty());
