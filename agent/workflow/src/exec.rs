@@ -40,7 +40,7 @@ pub enum Status {
 }
 
 /// Where one thread is. Serializable: this is what the daemon stores.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ThreadState {
     pub state: String,
     /// The state's raw input. Shared (an `Arc`) with the history and with
@@ -55,6 +55,31 @@ pub struct ThreadState {
     /// For a Map iteration: its index and item (`$$.Map.Item`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_item: Option<(usize, Value)>,
+}
+
+// By hand for `clone_from`: the executor copies a thread's row into the
+// execution state at every step, and reusing the row's buffers (the state
+// name) saves an allocation per transition.
+impl Clone for ThreadState {
+    fn clone(&self) -> Self {
+        ThreadState {
+            state: self.state.clone(),
+            input: self.input.clone(),
+            entered_ms: self.entered_ms,
+            phase: self.phase.clone(),
+            retries: self.retries.clone(),
+            map_item: self.map_item.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.state.clone_from(&source.state);
+        self.input = source.input.clone();
+        self.entered_ms = source.entered_ms;
+        self.phase.clone_from(&source.phase);
+        self.retries.clone_from(&source.retries);
+        self.map_item.clone_from(&source.map_item);
+    }
 }
 
 impl ThreadState {
@@ -305,7 +330,12 @@ impl Engine {
 
     /// Runs to the end (no events can be sent: use [`Engine::start`] for that).
     pub async fn run(&self, wf: Arc<Workflow>, input: Value) -> Outcome {
-        self.start(wf, input).wait().await
+        let execution = self.start(wf, input);
+        let mut outcome = execution.wait_without_history().await;
+        // Nobody else holds this execution: its history moves out rather
+        // than being copied.
+        outcome.history = std::mem::take(&mut lock(&execution.shared.history).events);
+        outcome
     }
 
     fn spawn(&self, wf: Arc<Workflow>, state: ExecutionState, fresh: bool) -> Execution {
@@ -388,6 +418,12 @@ impl Execution {
 
     /// Waits for the end.
     pub async fn wait(&self) -> Outcome {
+        let mut outcome = self.wait_without_history().await;
+        outcome.history = self.history();
+        outcome
+    }
+
+    async fn wait_without_history(&self) -> Outcome {
         let mut done = self.done.clone();
         while !*done.borrow() {
             if done.changed().await.is_err() {
@@ -400,7 +436,7 @@ impl Execution {
             status: st.status,
             output: st.output,
             error: st.error,
-            history: self.history(),
+            history: Vec::new(),
         }
     }
 
@@ -513,9 +549,12 @@ impl Shared {
         let status = {
             let mut st = lock(&self.state);
             match t {
-                Some(t) => {
-                    st.threads.insert(key.to_string(), t.clone());
-                }
+                Some(t) => match st.threads.get_mut(key) {
+                    Some(row) => row.clone_from(t),
+                    None => {
+                        st.threads.insert(key.to_string(), t.clone());
+                    }
+                },
                 None => {
                     st.threads.remove(key);
                 }
@@ -635,7 +674,9 @@ impl Shared {
                 };
                 if matches!(t.phase, Phase::Enter) {
                     t.entered_ms = self.now();
-                    t.retries = vec![0; state.recovery().map_or(0, |r| r.retry.len())];
+                    t.retries.clear();
+                    t.retries
+                        .resize(state.recovery().map_or(0, |r| r.retry.len()), 0);
                     t.phase = Phase::Run;
                     if self.engine.record_history || self.engine.journal.is_some() {
                         self.push(
@@ -657,9 +698,14 @@ impl Shared {
                                 output: output.clone(),
                             },
                         );
-                        let map_item = t.map_item.take();
-                        t = ThreadState::enter(&next, output);
-                        t.map_item = map_item;
+                        // The next state takes over this thread's row
+                        // (as ThreadState::enter would make it, keeping
+                        // the Map item), reusing its buffers.
+                        t.state = next;
+                        t.input = output;
+                        t.entered_ms = 0;
+                        t.phase = Phase::Enter;
+                        t.retries.clear();
                     }
                     Flow::End(output) => {
                         self.push(

@@ -822,6 +822,12 @@ async fn docs_intrinsic_functions() {
         ),
         ("States.ArrayRange(5, 1, -2)", json!({}), json!([5, 3, 1])),
         (
+            // At the end of i64's range the sequence stops instead of overflowing.
+            "States.ArrayRange(9223372036854775806, 9223372036854775807, 5)",
+            json!({}),
+            json!([9223372036854775806i64]),
+        ),
+        (
             "States.ArrayGetItem($.inputArray, $.index)",
             json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9], "index": 5}),
             json!(6),
