@@ -30,11 +30,14 @@ impl Path {
         if !body.starts_with('$') {
             return Err(format!("{text:?} is not a path: it must start with $"));
         }
-        let compiled = JsonPath::parse(&dot_names_as_brackets(&body))
-            .map_err(|e| format!("{text:?} is not a valid JSONPath: {e}"))?;
-        let definite = !(body.contains('*')
-            || body.contains("..")
-            || body.contains("[?")
+        let body = dot_names_as_brackets(&body);
+        let compiled =
+            JsonPath::parse(&body).map_err(|e| format!("{text:?} is not a valid JSONPath: {e}"))?;
+        // Judged outside quoted names: `$['a*b']` and `$.a*b` name one place.
+        let bare = unquoted(&body);
+        let definite = !(bare.contains('*')
+            || bare.contains("..")
+            || bare.contains("[?")
             || bracket_has(&body, &[':', ',']));
         Ok(Path {
             text: text.to_string(),
@@ -136,6 +139,31 @@ fn dot_names_as_brackets(body: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(body)
     }
+}
+
+/// `s` without its quoted names (the quotes stay, empty).
+fn unquoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in s.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            Some(_) => {}
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// True when a `[...]` outside quotes holds one of `chars`.
