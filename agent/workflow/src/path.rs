@@ -38,7 +38,7 @@ impl Path {
         let definite = !(bare.contains('*')
             || bare.contains("..")
             || bare.contains("[?")
-            || bracket_has(&body, &[':', ',']));
+            || bracket_has(&bare, &[':', ',']));
         Ok(Path {
             text: text.to_string(),
             context,
