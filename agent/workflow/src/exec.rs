@@ -223,12 +223,24 @@ pub struct Step<'a> {
     /// History entries since the last step.
     pub history: &'a [HistoryEvent],
     pub status: Status,
+    /// Set on the last step of a finished execution.
+    pub output: Option<&'a Value>,
+    pub error: Option<&'a ErrorInfo>,
 }
 
+/// Why a journal could not make a step durable (a full disk, a broken
+/// database). The engine then *suspends* the execution: it stops driving
+/// it, takes no further step, and leaves it `RUNNING`, so the journal's
+/// last committed state is what a restart resumes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the journal could not commit a step: {0}")]
+pub struct JournalError(pub String);
+
 /// Where steps go to become durable. Called synchronously at each step,
-/// before the step's effects (the next task call, the next sleep) happen.
+/// before the step's effects (the next task call, the next sleep) happen;
+/// an error suspends the execution (see [`JournalError`]).
 pub trait Journal: Send + Sync {
-    fn record(&self, step: &Step<'_>);
+    fn record(&self, step: &Step<'_>) -> Result<(), JournalError>;
 }
 
 /// What a finished execution came to.
@@ -303,7 +315,12 @@ impl Engine {
 
     /// Starts an execution on the current tokio runtime.
     pub fn start(&self, wf: Arc<Workflow>, input: Value) -> Execution {
-        let id = uuid::Uuid::new_v4().to_string();
+        self.start_with_id(wf, uuid::Uuid::new_v4().to_string(), input)
+    }
+
+    /// Starts an execution under an id the caller chose (a durable caller
+    /// stores the execution's row under that id before it starts).
+    pub fn start_with_id(&self, wf: Arc<Workflow>, id: String, input: Value) -> Execution {
         let now = self.clock.now_ms();
         let mut threads = BTreeMap::new();
         threads.insert(
@@ -351,6 +368,7 @@ impl Engine {
             waiters: Mutex::new(Vec::new()),
             waiting: tokio::sync::Notify::new(),
             execution,
+            suspended: std::sync::atomic::AtomicBool::new(false),
         });
         let sh = shared.clone();
         tokio::spawn(async move {
@@ -397,6 +415,8 @@ struct Shared {
     waiters: Mutex<Vec<Waiter>>,
     waiting: tokio::sync::Notify,
     execution: Value,
+    /// The journal failed: take no further step.
+    suspended: std::sync::atomic::AtomicBool,
 }
 
 /// Locks, recovering the data from a poisoned lock (a panicking resource
@@ -442,6 +462,14 @@ impl Execution {
 
     pub fn is_finished(&self) -> bool {
         *self.done.borrow()
+    }
+
+    /// Whether the journal failed and the engine stopped driving this
+    /// execution (it stays `RUNNING`; resume it from the journal).
+    pub fn is_suspended(&self) -> bool {
+        self.shared
+            .suspended
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops the execution: waits and task calls are dropped, the status
@@ -544,8 +572,17 @@ impl Shared {
         });
     }
 
+    fn is_suspended(&self) -> bool {
+        self.suspended.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Commits one step: the thread's row and the history since the last.
-    fn save(&self, key: &str, t: Option<&ThreadState>) {
+    /// When the journal fails, the execution is suspended: cancelled
+    /// without a further step, so nothing after the last commit happens.
+    fn save(&self, key: &str, t: Option<&ThreadState>) -> Res<()> {
+        if self.is_suspended() {
+            return Err(aborted());
+        }
         let status = {
             let mut st = lock(&self.state);
             match t {
@@ -559,24 +596,34 @@ impl Shared {
                     st.threads.remove(key);
                 }
             }
-            st.status
+            (st.status, st.output.clone(), st.error.clone())
         };
+        let (status, output, error) = status;
         if let Some(j) = &self.engine.journal {
             let mut h = lock(&self.history);
             let from = h.journaled;
-            j.record(&Step {
+            let r = j.record(&Step {
                 execution_id: self.execution["Id"].as_str().unwrap_or_default(),
                 thread: key,
                 thread_state: t,
                 history: &h.events[from..],
                 status,
+                output: output.as_ref(),
+                error: error.as_ref(),
             });
+            if r.is_err() {
+                self.suspended
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.cancel.send_replace(true);
+                return Err(aborted());
+            }
             h.journaled = h.events.len();
             if !self.engine.record_history {
                 h.events.clear();
                 h.journaled = 0;
             }
         }
+        Ok(())
     }
 
     async fn cancelled(&self) {
@@ -626,6 +673,10 @@ impl Shared {
             }
             None => run.await,
         };
+        if self.is_suspended() {
+            lock(&self.waiters).clear();
+            return;
+        }
         let (status, kind) = match &result {
             Ok(out) => (
                 Status::Succeeded,
@@ -654,7 +705,9 @@ impl Shared {
             st.threads.clear();
         }
         lock(&self.waiters).clear();
-        self.save("", None);
+        // A failure here suspends the execution like any other; the
+        // journal still holds the last thread rows, which a restart resumes.
+        let _ = self.save("", None);
     }
 
     /// Runs one thread to its end.
@@ -687,7 +740,7 @@ impl Shared {
                             },
                         );
                     }
-                    self.save(&key, Some(&t));
+                    self.save(&key, Some(&t))?;
                 }
                 match self.state(m, state, &key, &mut t).await? {
                     Flow::Next(next, output) => {
@@ -816,7 +869,7 @@ impl Shared {
                                 until_ms,
                             },
                         );
-                        self.save(key, Some(t));
+                        self.save(key, Some(t))?;
                         until_ms
                     }
                 };
@@ -1070,7 +1123,7 @@ impl Shared {
                     until_ms: self.now() + delay_ms,
                 };
                 self.clear_children(key);
-                self.save(key, Some(t));
+                self.save(key, Some(t))?;
                 return Ok(None);
             }
         }
@@ -1130,7 +1183,7 @@ impl Shared {
                 names: names.clone(),
             },
         );
-        self.save(key, Some(t));
+        self.save(key, Some(t))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.waiters).push(Waiter {
             thread: key.to_string(),
@@ -1220,7 +1273,7 @@ impl Shared {
                     inputs: inputs.clone(),
                     outputs: vec![None; n],
                 };
-                self.save(key, Some(t));
+                self.save(key, Some(t))?;
                 (inputs, vec![None; n])
             }
         };
@@ -1271,7 +1324,7 @@ impl Shared {
                             };
                             c
                         }),
-                    );
+                    )?;
                 }
                 Err(err) => {
                     first_err = Some(err);

@@ -34,7 +34,7 @@ pub use clock::{Clock, RealClock, VirtualClock};
 pub use error::{ErrorInfo, Invalid, Problem};
 pub use exec::{
     Awaiting, Engine, EventError, Execution, ExecutionState, HistoryEvent, HistoryKind, Journal,
-    Outcome, Status, Step, ThreadState,
+    JournalError, Outcome, Status, Step, ThreadState,
 };
 pub use model::{Dialect, Workflow};
 pub use resource::{FnResource, Registry, Resource, TaskCall};

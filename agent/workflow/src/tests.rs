@@ -210,12 +210,13 @@ async fn journal_sees_every_step() {
     #[derive(Default)]
     struct Rec(Mutex<Vec<(String, Option<String>, usize)>>);
     impl Journal for Rec {
-        fn record(&self, s: &Step<'_>) {
+        fn record(&self, s: &Step<'_>) -> Result<(), JournalError> {
             self.0.lock().unwrap().push((
                 s.thread.to_string(),
                 s.thread_state.map(|t| t.state.clone()),
                 s.history.len(),
             ));
+            Ok(())
         }
     }
     let rec = Arc::new(Rec::default());
@@ -234,6 +235,48 @@ async fn journal_sees_every_step() {
         "every history entry is journaled once"
     );
     assert_eq!(steps.last().unwrap().1, None);
+}
+
+#[tokio::test]
+async fn a_failing_journal_suspends_the_execution_before_its_effects() {
+    /// Commits the first `ok` steps, then fails every one.
+    struct Flaky {
+        ok: Mutex<usize>,
+        last: Mutex<Option<String>>,
+    }
+    impl Journal for Flaky {
+        fn record(&self, s: &Step<'_>) -> Result<(), JournalError> {
+            let mut ok = self.ok.lock().unwrap();
+            if *ok == 0 {
+                return Err(JournalError("disk full".into()));
+            }
+            *ok -= 1;
+            *self.last.lock().unwrap() = s.thread_state.map(|t| t.state.clone());
+            Ok(())
+        }
+    }
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let wf = Arc::new(Workflow::parse(SEED, None).unwrap());
+    // Commit check_rule's entry, failing_rule's entry and its branches
+    // row, the two branch entries; fail before the message is sent.
+    let journal = Arc::new(Flaky {
+        ok: Mutex::new(5),
+        last: Mutex::new(None),
+    });
+    let engine = Engine::new(seed_registry(sent.clone(), Default::default()), clock())
+        .with_journal(journal.clone());
+    let ex = engine.start(wf, event(false));
+    let out = ex.wait().await;
+    assert!(ex.is_suspended());
+    assert_eq!(
+        out.status,
+        Status::Running,
+        "a suspended execution is not ended"
+    );
+    assert!(
+        sent.lock().unwrap().is_empty(),
+        "no effect after a failed commit"
+    );
 }
 
 // ---- ASL semantics ----
