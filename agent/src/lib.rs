@@ -24,6 +24,7 @@ pub mod daemon;
 pub mod ipc;
 pub mod os;
 pub mod policy;
+pub mod resources;
 pub mod secrets;
 pub mod sql;
 pub mod tables;

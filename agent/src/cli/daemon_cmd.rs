@@ -146,7 +146,7 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn call(socket: Option<&str>, op: Op, timeout: Duration) -> anyhow::Result<Value> {
+pub(super) fn call(socket: Option<&str>, op: Op, timeout: Duration) -> anyhow::Result<Value> {
     let rt = runtime()?;
     let endpoint = crate::ipc::endpoint(socket);
     rt.block_on(async {

@@ -14,6 +14,7 @@ mod schema;
 mod secret_cmd;
 mod shell;
 mod snapshot;
+mod workflow_api;
 mod workflow_cmd;
 
 use std::path::{Path, PathBuf};
@@ -87,7 +88,8 @@ enum Command {
     },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
-    /// Workflows: validate, draw (Mermaid, DOT), run in memory.
+    /// Workflows: validate, draw (Mermaid, DOT), run in memory; start them,
+    /// list executions and histories, send events in the service.
     Workflow {
         #[command(subcommand)]
         command: workflow_cmd::Command,

@@ -82,7 +82,17 @@ pub fn run(cmd: Command, config: Option<&Path>) -> anyhow::Result<ExitCode> {
         Command::Lint { file, format } => {
             let text = read_input(&file)?;
             let name = file.display().to_string();
-            let findings = lint(&text, &name);
+            let mut findings = lint(&text, &name);
+            if let Ok(policy) = crate::policy::Policy::parse(&text, &name) {
+                for (path, message) in crate::daemon::workflows::policy_problems(&policy) {
+                    findings.push(crate::policy::lint::finding(
+                        &text,
+                        Level::Error,
+                        path,
+                        message,
+                    ));
+                }
+            }
             let errors = findings.iter().filter(|f| f.level == Level::Error).count();
             match format {
                 LintFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),

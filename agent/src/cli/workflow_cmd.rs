@@ -1,4 +1,5 @@
-//! `tend workflow`: validate, draw and run workflows (in memory).
+//! `tend workflow`: validate, draw and run workflows (in memory); the
+//! service's executions are in [`super::workflow_api`].
 //!
 //! `run` uses demo resources: every task resource echoes its parameters,
 //! unless `--resource NAME=JSON` gives its canned result. Waits and retry
@@ -59,6 +60,15 @@ pub enum Command {
         #[arg(long)]
         real_time: bool,
     },
+    /// Start a workflow of the policy in force in the service (admin).
+    Start(super::workflow_api::StartArgs),
+    /// The service's newest workflow executions.
+    Executions(super::workflow_api::ExecutionsArgs),
+    /// One execution's history, from the service.
+    History(super::workflow_api::HistoryArgs),
+    /// Send an interaction event (a button) to a running execution; prints
+    /// the event's response.
+    Event(super::workflow_api::EventArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -79,6 +89,10 @@ fn load(
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Start(a) => super::workflow_api::start(a),
+        Command::Executions(a) => super::workflow_api::executions(a),
+        Command::History(a) => super::workflow_api::history(a),
+        Command::Event(a) => super::workflow_api::event(a),
         Command::Validate { file } => match load(&file, None)? {
             Ok(wf) => {
                 let states = count_states(&wf.machine);

@@ -28,6 +28,8 @@
 //! - [`sinks`]: outbox subscribers (JSON lines, HTTPS).
 //! - [`identity`]: the event's asset, user, company, team.
 //! - [`service`]: systemd, the Windows service, logging.
+//! - [`workflows`]: the policy's workflows, run durably (an outbox
+//!   subscriber, cron, manual starts, interaction events).
 //!
 //! Checks run at start, when due, after a policy change, when a user
 //! session registers, after a watched file changes (debounced
@@ -46,6 +48,7 @@ pub mod sinks;
 pub mod store;
 pub mod timer;
 pub mod watch;
+pub mod workflows;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -133,6 +136,11 @@ enum Command {
     Reload {
         reply: Option<oneshot::Sender<Result<String, String>>>,
     },
+    /// One read-only query on the evaluator (a workflow's `zrn:agent:query`).
+    Query {
+        sql: String,
+        reply: oneshot::Sender<Result<crate::sql::QueryResult, String>>,
+    },
 }
 
 /// What the local API reads without asking the core loop.
@@ -154,6 +162,8 @@ struct Shared {
     view: RwLock<View>,
     cmd: mpsc::Sender<Command>,
     pushes: broadcast::Sender<Push>,
+    /// Set once at start (the runner's resources need `Shared` too).
+    workflows: std::sync::OnceLock<Arc<workflows::Runner>>,
 }
 
 impl Shared {
@@ -162,6 +172,9 @@ impl Shared {
     }
     fn view_mut(&self) -> std::sync::RwLockWriteGuard<'_, View> {
         self.view.write().unwrap_or_else(|p| p.into_inner())
+    }
+    fn workflows(&self) -> Option<&Arc<workflows::Runner>> {
+        self.workflows.get()
     }
     fn push(&self, kind: &str, data: Value) {
         let _ = self.pushes.send(Push {
@@ -290,6 +303,12 @@ impl Api {
         Ok(json!({ "platform": p.policy_key(), "checks": list }))
     }
 
+    fn runner(&self) -> Result<&Arc<workflows::Runner>, ApiError> {
+        self.0
+            .workflows()
+            .ok_or_else(|| ApiError::new("starting", "the workflow runner is not running yet"))
+    }
+
     async fn command<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -386,11 +405,51 @@ impl Service for Api {
                     "interaction {event:?} for execution {execution:?} from {}",
                     peer.describe()
                 );
+                let runner = self.runner()?;
+                let response = runner
+                    .send_event(&execution, &event, token.as_deref())
+                    .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
                 self.0.push(
                     "interaction",
-                    json!({"execution": execution, "event": event, "token": token, "uid": peer.uid}),
+                    json!({"execution": execution, "event": event, "uid": peer.uid}),
                 );
-                Ok(json!({"accepted": true}))
+                Ok(json!({"accepted": true, "response": response}))
+            }
+            Op::WorkflowStart { name, input } => {
+                tracing::info!("workflow {name:?} started by {}", peer.describe());
+                let runner = self.runner()?;
+                let id = runner
+                    .start(&name, input.unwrap_or_else(|| json!({})), "manual", None)
+                    .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+                Ok(json!({ "execution": id }))
+            }
+            Op::WorkflowExecutions { limit } => {
+                let limit = i64::from(limit.unwrap_or(100).min(10_000));
+                let rows = with_store(&self.0.store, move |s| s.wf_executions(limit))
+                    .await
+                    .map_err(|e| ApiError::new("internal", e))?;
+                let awaiting = self.runner()?.awaiting();
+                let list: Vec<Value> = rows
+                    .into_iter()
+                    .map(|r| {
+                        let mut v = json!(r);
+                        if let Some(a) = awaiting.get(&r.id).filter(|a| !a.is_empty()) {
+                            v["awaiting"] = json!(a);
+                        }
+                        v
+                    })
+                    .collect();
+                Ok(json!({ "executions": list }))
+            }
+            Op::WorkflowHistory { execution } => {
+                let id = execution.clone();
+                let h = with_store(&self.0.store, move |s| s.wf_history(&id))
+                    .await
+                    .map_err(|e| ApiError::new("internal", e))?
+                    .ok_or_else(|| {
+                        ApiError::new("not_found", format!("no execution {execution:?}"))
+                    })?;
+                Ok(json!({ "execution": execution, "history": h }))
             }
             Op::Pull => self
                 .command(|reply| Command::Pull { reply }, Duration::from_secs(300))
@@ -659,6 +718,9 @@ impl Core {
                     for (_, wake) in &self.sinks {
                         wake.notify_one();
                     }
+                    if let Some(w) = self.shared.workflows() {
+                        w.wake.notify_one();
+                    }
                 }
                 if r.status_changed {
                     self.shared.push(
@@ -762,6 +824,9 @@ impl Core {
             v.problem = update.problem.clone();
             v.watching.retain(|w| ids.contains(w));
         }
+        if let Some(w) = self.shared.workflows() {
+            w.set_policy(&policy, update.origin != "none");
+        }
         self.policy = policy;
         self.enqueue_all(reason);
         self.publish_due();
@@ -776,7 +841,8 @@ impl Core {
             task.abort();
         }
         let sinks = sinks::from_config(&self.config.config);
-        let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
+        let mut names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
+        names.push(workflows::SUBSCRIBER.to_string());
         {
             let mut st = self.shared.store.lock().unwrap_or_else(|p| p.into_inner());
             st.retain_subscribers(&names).map_err(|e| e.to_string())?;
@@ -893,6 +959,12 @@ impl Core {
                     let _ = reply.send(r);
                 }
             }
+            Command::Query { sql, reply } => {
+                if !self.evaluator.submit(Job::Query { sql, reply }) {
+                    tracing::warn!("the evaluator thread is gone; starting a new one");
+                    self.respawn_evaluator();
+                }
+            }
         }
     }
 }
@@ -976,7 +1048,18 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
         }),
         cmd: cmd_tx.clone(),
         pushes,
+        workflows: std::sync::OnceLock::new(),
     });
+    let runner = workflows::Runner::new(
+        store.clone(),
+        Arc::new(workflows::agent::DaemonAgent(shared.clone())),
+        opts.config.config.pinned_ca.clone(),
+    );
+    let _ = shared.workflows.set(runner.clone());
+    let workflow_tasks = [
+        tokio::spawn(runner.clone().consume()),
+        tokio::spawn(runner.cron()),
+    ];
 
     let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
     let (policy_tx, mut policy_rx) = mpsc::unbounded_channel();
@@ -1161,6 +1244,9 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()> + Send) -> Result
     let _ = api_stop_tx.send(());
     let _ = api_task.await;
     for (task, _) in core.sinks.drain(..) {
+        task.abort();
+    }
+    for task in workflow_tasks {
         task.abort();
     }
     if let PolicySource::Managed { task, .. } = &core.policy_source {

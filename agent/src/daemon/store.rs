@@ -13,6 +13,12 @@
 //!   Delivery is at least once: a consumer delivers, then acknowledges; a
 //!   crash in between delivers the same event (same `uuid`) again.
 //!
+//! - `wf_execution`, `wf_thread`, `wf_history`: workflow executions, the
+//!   serialized position of each of their threads, and their history
+//!   (written by [`super::workflows::journal`]). A trigger's event uuid is
+//!   unique per workflow, so a redelivered event never starts a second
+//!   execution.
+//!
 //! Commits use `synchronous = FULL`: an event acknowledged to nobody yet
 //! survives a power cut, not only a crash. The schema is versioned
 //! (`PRAGMA user_version`) and migrated forward on open; a database from a
@@ -70,6 +76,36 @@ const MIGRATIONS: &[&str] = &[
         delivered INTEGER NOT NULL,
         dropped INTEGER NOT NULL DEFAULT 0
     );",
+    // 2: workflow executions, their threads, their history
+    // (daemon::workflows::journal writes them).
+    "CREATE TABLE wf_execution (
+        id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        policy_serial INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        trigger TEXT NOT NULL,
+        trigger_uuid TEXT,
+        token TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        ended_ms INTEGER
+    );
+    CREATE UNIQUE INDEX wf_execution_by_trigger ON wf_execution(workflow, trigger_uuid);
+    CREATE INDEX wf_execution_by_status ON wf_execution(status, ended_ms);
+    CREATE TABLE wf_thread (
+        execution TEXT NOT NULL REFERENCES wf_execution(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (execution, key)
+    );
+    CREATE TABLE wf_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        execution TEXT NOT NULL REFERENCES wf_execution(id) ON DELETE CASCADE,
+        event TEXT NOT NULL
+    );
+    CREATE INDEX wf_history_by_execution ON wf_history(execution, seq);",
 ];
 
 /// Why the state store failed.
@@ -153,7 +189,7 @@ fn parse_status(s: &str) -> Status {
 
 /// The state database.
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 impl Store {

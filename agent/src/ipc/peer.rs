@@ -37,8 +37,12 @@ impl Access {
 pub fn required(op: &Op) -> Access {
     match op {
         Op::Hello | Op::Status | Op::Checks | Op::Subscribe => Access::Read,
-        Op::Recheck { .. } | Op::Session { .. } | Op::Interaction { .. } => Access::Console,
-        Op::Pull | Op::Reload => Access::Admin,
+        Op::Recheck { .. }
+        | Op::Session { .. }
+        | Op::Interaction { .. }
+        | Op::WorkflowExecutions { .. }
+        | Op::WorkflowHistory { .. } => Access::Console,
+        Op::Pull | Op::Reload | Op::WorkflowStart { .. } => Access::Admin,
     }
 }
 

@@ -15,7 +15,10 @@
 //! | `subscribe` | anyone | pushes on every change |
 //! | `recheck` (`check`: id, or none for all) | the console user, an admin | runs it now, answers with the new state |
 //! | `session` (`user`, `display`) | the console user, an admin | registers a tray/session; runs every check |
-//! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed |
+//! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed: the event goes to the execution (with a token, it must be the execution's); answers with the event's `response` |
+//! | `workflow_start` (`name`, `input`) | an admin | starts a workflow of the policy by hand |
+//! | `workflow_executions` (`limit`) | the console user, an admin | the newest executions |
+//! | `workflow_history` (`execution`) | the console user, an admin | an execution's history |
 //! | `pull` | an admin | fetches the policy now |
 //! | `reload` | an admin | re-reads the config and policy (as SIGHUP) |
 //!
@@ -56,6 +59,18 @@ pub enum Op {
     },
     Pull,
     Reload,
+    WorkflowStart {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<serde_json::Value>,
+    },
+    WorkflowExecutions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    WorkflowHistory {
+        execution: String,
+    },
 }
 
 /// The ops this build knows, as spelled on the wire.
@@ -69,6 +84,9 @@ pub const OPS: &[&str] = &[
     "interaction",
     "pull",
     "reload",
+    "workflow_start",
+    "workflow_executions",
+    "workflow_history",
 ];
 
 impl Op {
@@ -83,6 +101,9 @@ impl Op {
             Op::Interaction { .. } => "interaction",
             Op::Pull => "pull",
             Op::Reload => "reload",
+            Op::WorkflowStart { .. } => "workflow_start",
+            Op::WorkflowExecutions { .. } => "workflow_executions",
+            Op::WorkflowHistory { .. } => "workflow_history",
         }
     }
 }

@@ -34,6 +34,19 @@ pub struct Finding {
     pub message: String,
 }
 
+/// A finding at a JSON path of `text`, with its line and column (for
+/// checks made outside this module, such as the policy's workflows).
+pub fn finding(text: &str, level: Level, path: String, message: String) -> Finding {
+    let (line, column) = locate::locate(text, &path).unwrap_or((0, 0));
+    Finding {
+        level,
+        path,
+        line,
+        column,
+        message,
+    }
+}
+
 /// Lints a policy document. An empty result means the policy is clean.
 pub fn lint(text: &str, source_name: &str) -> Vec<Finding> {
     let at = |level, path: String, message: String| {

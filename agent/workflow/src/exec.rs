@@ -426,6 +426,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A running (or finished) execution.
+#[derive(Clone)]
 pub struct Execution {
     shared: Arc<Shared>,
     done: tokio::sync::watch::Receiver<bool>,
