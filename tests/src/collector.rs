@@ -1,5 +1,6 @@
 //! An HTTPS event collector on loopback for the daemon tests: it takes the
-//! HTTP sink's POSTs (a JSON array, gzip), keeps every event and the
+//! HTTP sink's POSTs (a JSON array, gzip) and endpoint resources' calls (one
+//! JSON object), keeps every event and the
 //! headers of every request, and can be told to fail the next requests.
 //!
 //! One request per connection (`Connection: close`); it runs on its own
@@ -203,6 +204,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, state: Arc<Mutex<Sta
     }
     let events = match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Array(a)) => a,
+        // One object (a workflow task's call to an endpoint resource).
+        Ok(v @ serde_json::Value::Object(_)) => vec![v],
         _ => {
             let _ = s
                 .write_all(

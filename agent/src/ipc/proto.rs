@@ -191,6 +191,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Option<u64>, ProtoError)> 
         "recheck" => &["op", "check"],
         "session" => &["op", "user", "display"],
         "interaction" => &["op", "execution", "event", "token"],
+        "workflow_start" => &["op", "name", "input"],
+        "workflow_executions" => &["op", "limit"],
+        "workflow_history" => &["op", "execution"],
         _ => &["op"],
     };
     if let Some(extra) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
