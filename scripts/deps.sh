@@ -12,6 +12,9 @@ if [ "$what" = test ]; then
   packages+=(iptables dmsetup file hyperfine augeas-tools)
   # The stock minisign tool signs a policy as an admin would (policy_fetch test).
   packages+=(minisign)
+  # libfaketime: the workflow crash test restarts the daemon with its wall
+  # clock a day ahead, so a 24 h WAIT ends without a hook in the product.
+  packages+=(faketime)
   # The Windows build (mingw) and its tests (Wine); pip for zig (Apple type-checks).
   packages+=(gcc-mingw-w64-x86-64 wine wine64 python3-pip)
 fi

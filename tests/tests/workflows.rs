@@ -95,7 +95,10 @@ fn api(d: &Daemon, op: Value) -> Value {
 fn executions(d: &Daemon) -> Vec<Value> {
     let v = api(d, json!({"op": "workflow_executions", "limit": 1000}));
     assert_eq!(v["ok"], true, "{v}");
-    v["result"]["executions"].as_array().cloned().unwrap_or_default()
+    v["result"]["executions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn execution(d: &Daemon, id: &str) -> Value {
@@ -108,7 +111,10 @@ fn execution(d: &Daemon, id: &str) -> Value {
 fn history(d: &Daemon, id: &str) -> Vec<Value> {
     let v = api(d, json!({"op": "workflow_history", "execution": id}));
     assert_eq!(v["ok"], true, "{v}");
-    v["result"]["history"].as_array().cloned().unwrap_or_default()
+    v["result"]["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The states an execution entered, in order.
@@ -242,7 +248,11 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
     d.spawn();
     d.wait_ready(Duration::from_secs(30));
     wait_awaiting(&d, &id, "the wait for a button after a crash");
-    assert_eq!(slack_calls(&slack).len(), 1, "the message is not sent again");
+    assert_eq!(
+        slack_calls(&slack).len(),
+        1,
+        "the message is not sent again"
+    );
 
     // A wrong token is refused; "Remind me later" is answered with its
     // response and starts the 24 h WAIT.
@@ -276,10 +286,7 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
     let lib = libfaketime();
     let mut d = Daemon::start_with_env(
         &args,
-        &[
-            ("LD_PRELOAD", lib.to_str().unwrap()),
-            ("FAKETIME", "+25h"),
-        ],
+        &[("LD_PRELOAD", lib.to_str().unwrap()), ("FAKETIME", "+25h")],
         &socket,
         &log,
     );
@@ -305,7 +312,10 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
     // and the execution ends. (The fix is also an event: a new execution
     // takes the passing branch.)
     dev.set_firewall(true);
-    let v = api(&d, json!({"op": "interaction", "execution": id, "event": "yes"}));
+    let v = api(
+        &d,
+        json!({"op": "interaction", "execution": id, "event": "yes"}),
+    );
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["result"]["response"]["text"], "I've fixed it");
     let done = wait_until(Duration::from_secs(30), "the end", || {
@@ -329,14 +339,18 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
             "end"
         ]
     );
-    wait_until(Duration::from_secs(30), "the passing execution of the fix", || {
-        (executions(&d)
-            .iter()
-            .filter(|e| e["status"] == "SUCCEEDED")
-            .count()
-            == 3)
-            .then_some(())
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the passing execution of the fix",
+        || {
+            (executions(&d)
+                .iter()
+                .filter(|e| e["status"] == "SUCCEEDED")
+                .count()
+                == 3)
+                .then_some(())
+        },
+    );
 
     // The CLI lists them and prints a history.
     let out = cli(&socket, &["executions", "--format", "json"]);
@@ -346,7 +360,10 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
     let out = cli(&socket, &["history", &id]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("EventReceived") && text.contains("slack_yes"), "{text}");
+    assert!(
+        text.contains("EventReceived") && text.contains("slack_yes"),
+        "{text}"
+    );
     d.stop();
 }
 
@@ -435,7 +452,11 @@ fn sigkill_during_transitions_loses_no_execution_and_starts_none_twice() {
         let starts = h.iter().filter(|x| x["type"] == "ExecutionStarted").count();
         assert_eq!(starts, 1, "execution {id}: {h:?}");
     }
-    assert_eq!(by_status.get("SUCCEEDED"), Some(&list.len()), "{by_status:?}");
+    assert_eq!(
+        by_status.get("SUCCEEDED"),
+        Some(&list.len()),
+        "{by_status:?}"
+    );
     for e in &list {
         assert_eq!(e["output"]["q"]["rows"][0]["one"], 1, "{e}");
         assert_eq!(e["output"]["rule"]["remediation"], REMEDIATION);

@@ -121,8 +121,13 @@ pub fn read_policy_workflows(
             }
             Err(invalid) => {
                 for p in invalid.problems {
-                    let path = p.path.trim_start_matches('$');
-                    problems.push((format!("{at}{path}"), p.message));
+                    let path = p.path.trim_start_matches('$').trim_start_matches('.');
+                    let path = match path.chars().next() {
+                        None => at.clone(),
+                        Some('[') => format!("{at}{path}"),
+                        Some(_) => format!("{at}.{path}"),
+                    };
+                    problems.push((path, p.message));
                 }
             }
         }
@@ -488,5 +493,66 @@ impl Runner {
                 None => self.cron_changed.notified().await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policy_workflow_problems_carry_their_json_paths() {
+        let seed: Value = serde_json::from_str(include_str!(
+            "../../../../tests/fixtures/seed-workflow.json"
+        ))
+        .unwrap();
+        let mut policy = crate::policy::default_policy();
+        policy.workflows = vec![
+            seed.clone(),
+            json!({"name": "bad", "entry": "a", "states": {
+                "a": {"type": "TASK", "resource": "zrn:nobody:knows", "next": "nowhere"}}}),
+            json!({"name": "when", "trigger": {"cron": "every day"}, "entry": "a",
+                   "states": {"a": {"type": "SUCCESS"}}}),
+            seed,
+        ];
+        let problems = policy_problems(&policy);
+        let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("$.workflows[0].states.slack_message_user")),
+            "the seed's Slack resource is unknown without an endpoint: {problems:?}"
+        );
+        assert!(
+            paths.contains(&"$.workflows[1].states.a.next"),
+            "{problems:?}"
+        );
+        assert!(
+            paths.contains(&"$.workflows[1].states.a.resource"),
+            "{problems:?}"
+        );
+        assert!(
+            paths.contains(&"$.workflows[2].trigger.cron"),
+            "{problems:?}"
+        );
+        // With Slack routed to an endpoint, the seed is clean; the copy is a duplicate.
+        policy.settings.insert(
+            "resource_endpoints".into(),
+            json!({"zrn:integration:slack:*": "https://hooks.example.com/slack"}),
+        );
+        policy.workflows.remove(1);
+        policy.workflows.remove(1);
+        let problems = policy_problems(&policy);
+        assert_eq!(
+            problems,
+            vec![(
+                "$.workflows[1].name".to_string(),
+                format!(
+                    "workflow {:?} is also $.workflows[0]",
+                    policy.workflows[0]["name"].as_str().unwrap()
+                )
+            )]
+        );
     }
 }
