@@ -81,7 +81,8 @@ fn durable_pass_chain(bencher: divan::Bencher) {
                     started_ms: 0,
                 })
                 .unwrap();
-            let out = rt.block_on(engine.start_with_id(wf.clone(), id, json!({})).wait());
+            let out =
+                rt.block_on(async { engine.start_with_id(wf.clone(), id, json!({})).wait().await });
             assert_eq!(out.status, Status::Succeeded);
         });
 }

@@ -461,6 +461,12 @@ fn sigkill_during_transitions_loses_no_execution_and_starts_none_twice() {
         assert_eq!(e["output"]["q"]["rows"][0]["one"], 1, "{e}");
         assert_eq!(e["output"]["rule"]["remediation"], REMEDIATION);
     }
-    eprintln!("{} executions, {} restarts", list.len(), d.starts);
+    let resumed = d.log_text().matches("resuming").count();
+    eprintln!(
+        "{} executions, {} restarts, {resumed} executions resumed mid-way",
+        list.len(),
+        d.starts
+    );
+    assert!(resumed > 0, "no kill landed during an execution");
     d.stop();
 }

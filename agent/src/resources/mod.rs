@@ -42,6 +42,9 @@ pub trait Agent: Send + Sync {
     /// Runs one read-only query through the engine (with its limits):
     /// rows as objects.
     fn query(&self, sql: String) -> BoxFuture<'_, Result<Vec<Value>, String>>;
+    /// The execution's secret token, for the `tend://` links a resource
+    /// puts in a message (the daemon checks it when the link comes back).
+    fn execution_token(&self, execution: &str) -> Option<String>;
 }
 
 /// The agent when no daemon is running (`tend policy lint`): the registry
@@ -70,6 +73,9 @@ impl Agent for Offline {
     }
     fn query(&self, _: String) -> BoxFuture<'_, Result<Vec<Value>, String>> {
         Box::pin(async { Err("the service is not running".to_string()) })
+    }
+    fn execution_token(&self, _: &str) -> Option<String> {
+        None
     }
 }
 

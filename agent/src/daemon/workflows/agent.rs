@@ -88,6 +88,11 @@ impl Agent for DaemonAgent {
         })
     }
 
+    fn execution_token(&self, execution: &str) -> Option<String> {
+        let store = self.0.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.wf_token(execution).ok().flatten()
+    }
+
     fn query(&self, sql: String) -> BoxFuture<'_, Result<Vec<Value>, String>> {
         Box::pin(async move {
             let result = self

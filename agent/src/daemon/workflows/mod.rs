@@ -159,7 +159,10 @@ pub struct Runner {
     pub wake: Arc<Notify>,
     /// Woken when the cron schedules change.
     cron_changed: Notify,
-    resumed: std::sync::atomic::AtomicBool,
+    /// Set once the first real policy is in force (and the stored
+    /// executions resumed): until then no event is taken from the outbox,
+    /// so none is acknowledged before its workflows are known.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 /// What depends on the policy in force.
@@ -191,7 +194,7 @@ impl Runner {
             live: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             cron_changed: Notify::new(),
-            resumed: std::sync::atomic::AtomicBool::new(false),
+            ready: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -234,8 +237,9 @@ impl Runner {
             tracing::info!(workflows = st.defs.len(), "workflows in force");
         }
         self.cron_changed.notify_one();
-        if real && !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if real && !*self.ready.borrow() {
             self.resume_all();
+            self.ready.send_replace(true);
         }
     }
 
@@ -394,6 +398,10 @@ impl Runner {
     /// The outbox subscriber: starts what each event triggers, then
     /// acknowledges it.
     pub async fn consume(self: Arc<Self>) {
+        let mut ready = self.ready.subscribe();
+        if ready.wait_for(|r| *r).await.is_err() {
+            return;
+        }
         loop {
             let store = self.store.clone();
             let pending =
