@@ -300,8 +300,8 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
         .unwrap();
     let exited = history(&d, &id)
         .into_iter()
-        .filter(|h| h["type"] == "StateExited" && h["state"] == "slack_no")
-        .last()
+        .rev()
+        .find(|h| h["type"] == "StateExited" && h["state"] == "slack_no")
         .unwrap();
     assert!(
         exited["at_ms"].as_u64().unwrap() >= wait["until_ms"].as_u64().unwrap(),

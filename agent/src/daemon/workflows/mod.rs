@@ -83,12 +83,15 @@ impl RunError {
     }
 }
 
+/// A problem at a JSON path of the policy: (path, message).
+pub type PathProblem = (String, String);
+
 /// The policy's workflows, read with the agent's resources. Each bad
 /// workflow is one problem with its JSON path (`$.workflows[2].states.x`).
 pub fn read_policy_workflows(
     policy: &Policy,
     registry: &tend_workflow::Registry,
-) -> (Vec<(Arc<Workflow>, Trigger)>, Vec<(String, String)>) {
+) -> (Vec<(Arc<Workflow>, Trigger)>, Vec<PathProblem>) {
     let mut ok = Vec::new();
     let mut problems = Vec::new();
     let mut names = HashMap::new();
@@ -104,10 +107,7 @@ pub fn read_policy_workflows(
                     }
                 };
                 if wf.name.is_empty() {
-                    problems.push((
-                        format!("{at}"),
-                        "a workflow in a policy needs a \"name\"".into(),
-                    ));
+                    problems.push((at.clone(), "a workflow in a policy needs a \"name\"".into()));
                     continue;
                 }
                 if let Some(first) = names.insert(wf.name.clone(), i) {
@@ -138,7 +138,7 @@ pub fn read_policy_workflows(
 /// The problems of a policy's workflows, each with its JSON path, as
 /// `tend policy lint` reports them (the registry is the daemon's, over
 /// [`resources::Offline`]: lint needs the resource names, never a call).
-pub fn policy_problems(policy: &Policy) -> Vec<(String, String)> {
+pub fn policy_problems(policy: &Policy) -> Vec<PathProblem> {
     let agent = Arc::new(resources::Offline(crate::sql::table::Platform::current()));
     match resources::registry(agent, policy, None) {
         Ok(registry) => read_policy_workflows(policy, &registry).1,
