@@ -97,28 +97,11 @@ pub fn read_policy_workflows(
     let mut names = HashMap::new();
     for (i, doc) in policy.workflows.iter().enumerate() {
         let at = format!("$.workflows[{i}]");
-        match Workflow::from_value(doc, Some(registry)) {
-            Ok(wf) => {
-                let trigger = match Trigger::parse(wf.trigger.as_ref()) {
-                    Ok(t) => t,
-                    Err((p, m)) => {
-                        problems.push((format!("{at}.trigger{p}"), m));
-                        continue;
-                    }
-                };
-                if wf.name.is_empty() {
-                    problems.push((at.clone(), "a workflow in a policy needs a \"name\"".into()));
-                    continue;
-                }
-                if let Some(first) = names.insert(wf.name.clone(), i) {
-                    problems.push((
-                        format!("{at}.name"),
-                        format!("workflow {:?} is also $.workflows[{first}]", wf.name),
-                    ));
-                    continue;
-                }
-                ok.push((Arc::new(wf), trigger));
-            }
+        let trigger = Trigger::parse(doc.get("trigger"))
+            .map_err(|(p, m)| problems.push((format!("{at}.trigger{p}"), m)))
+            .ok();
+        let wf = match Workflow::from_value(doc, Some(registry)) {
+            Ok(wf) => wf,
             Err(invalid) => {
                 for p in invalid.problems {
                     let path = p.path.trim_start_matches('$').trim_start_matches('.');
@@ -129,7 +112,22 @@ pub fn read_policy_workflows(
                     };
                     problems.push((path, p.message));
                 }
+                continue;
             }
+        };
+        if wf.name.is_empty() {
+            problems.push((at.clone(), "a workflow in a policy needs a \"name\"".into()));
+            continue;
+        }
+        if let Some(first) = names.insert(wf.name.clone(), i) {
+            problems.push((
+                format!("{at}.name"),
+                format!("workflow {:?} is also $.workflows[{first}]", wf.name),
+            ));
+            continue;
+        }
+        if let Some(trigger) = trigger {
+            ok.push((Arc::new(wf), trigger));
         }
     }
     (ok, problems)
