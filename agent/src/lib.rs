@@ -15,6 +15,7 @@
 //! - [`daemon`]: `tend run`: scheduling, the state store, events, sinks, the service.
 //! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
 //! - [`secrets`]: tokens the agent sends, in the OS keychain or root-only files.
+//! - [`update`]: self-update from a signed release (unmanaged installs).
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
@@ -28,3 +29,11 @@ pub mod resources;
 pub mod secrets;
 pub mod sql;
 pub mod tables;
+pub mod update;
+
+/// The version this build reports (`tend --version`, the local API's status): `TEND_RELEASE_VERSION` when a release build stamps one, else
+/// the crate's version.
+pub const VERSION: &str = match option_env!("TEND_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};

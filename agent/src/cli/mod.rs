@@ -14,6 +14,7 @@ mod schema;
 mod secret_cmd;
 mod shell;
 mod snapshot;
+mod update_cmd;
 mod workflow_api;
 mod workflow_cmd;
 
@@ -31,7 +32,7 @@ use crate::os::Machine;
 /// firewall on, are automatic updates on, is anti-virus running with fresh
 /// definitions — with osquery-compatible queries it evaluates itself.
 #[derive(Debug, Parser)]
-#[command(name = "tend", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "tend", version = crate::VERSION, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// Log more (-v: debug, -vv: trace). TEND_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -88,8 +89,13 @@ enum Command {
     },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
-    /// Workflows: validate, draw (Mermaid, DOT), run in memory; start them,
-    /// list executions and histories, send events in the service.
+    /// Self-update from the signed release at `update_url`: check, apply.
+    Update {
+        #[command(subcommand)]
+        command: update_cmd::Command,
+    },
+    /// Workflows: validate, draw (Mermaid, DOT, SVG), run in memory; start
+    /// them, list executions and histories, send events in the service.
     Workflow {
         #[command(subcommand)]
         command: workflow_cmd::Command,
@@ -173,6 +179,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => daemon_cmd::status(a),
         Command::Recheck(a) => daemon_cmd::recheck(a),
         Command::Secret { command } => secret_cmd::run(command, config),
+        Command::Update { command } => update_cmd::run(command, config),
         Command::Workflow { command } => workflow_cmd::run(command),
     };
     match result {
