@@ -182,25 +182,29 @@ fn msi(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         Some(b) => b,
         None => build_release(Some("x86_64-pc-windows-gnu"))?,
     };
-    let source_dir = exe
-        .parent()
-        .context("the binary's path has no directory")?
-        .to_path_buf();
     if exe.file_name() != Some("tend.exe".as_ref()) {
         bail!("{}: the MSI packages a file named tend.exe", exe.display());
     }
+    // wixl resolves `Source` relative to the .wxs: stage everything together.
+    let stage = target_dir().join("msi-stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)?;
+    let windows = root().join("installers/windows");
+    for (from, name) in [
+        (exe.clone(), "tend.exe"),
+        (windows.join("tend.wxs"), "tend.wxs"),
+        (windows.join("packaged-by"), "packaged-by"),
+    ] {
+        std::fs::copy(&from, stage.join(name))
+            .with_context(|| format!("cannot copy {} to {}", from.display(), stage.display()))?;
+    }
     let path = out.join(format!("tend-{VERSION}-x64.msi"));
-    let wxs = root().join("installers/windows/tend.wxs");
     run(Command::new("wixl")
         .args(["--arch", "x64", "-D"])
         .arg(format!("Version={VERSION}"))
-        .arg("-D")
-        .arg(format!("BinDir={}", source_dir.display()))
-        .arg("-D")
-        .arg(format!("InstallerDir={}", root().join("installers/windows").display()))
         .arg("-o")
         .arg(&path)
-        .arg(&wxs))?;
+        .arg(stage.join("tend.wxs")))?;
     Ok(path)
 }
 
