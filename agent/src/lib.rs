@@ -31,8 +31,9 @@ pub mod sql;
 pub mod tables;
 pub mod update;
 
-/// The version this build reports (`tend --version`, the local API's status): `TEND_RELEASE_VERSION` when a release build stamps one, else
-/// the crate's version.
+/// The version this build reports (`tend --version`, the local API's
+/// status): `TEND_RELEASE_VERSION` when a release build stamps one, else the
+/// crate's version.
 pub const VERSION: &str = match option_env!("TEND_RELEASE_VERSION") {
     Some(v) => v,
     None => env!("CARGO_PKG_VERSION"),

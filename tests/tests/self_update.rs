@@ -243,7 +243,10 @@ fn the_service_replaces_itself_with_a_newer_signed_build_and_comes_back() {
         std::fs::set_permissions(&next_path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let next_version = version_of(&next_path);
-    assert_ne!(next_version, current, "TEND_NEXT_BINARY must be a newer build");
+    assert_ne!(
+        next_version, current,
+        "TEND_NEXT_BINARY must be a newer build"
+    );
 
     let payload = archive(&next);
     release.publish(

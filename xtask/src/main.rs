@@ -156,7 +156,15 @@ fn deb(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     linux_assets(binary)?;
     let path = out.join(format!("tend_{VERSION}-1_amd64.deb"));
     run(cargo()
-        .args(["deb", "--locked", "--no-build", "--no-strip", "-p", "tend", "--output"])
+        .args([
+            "deb",
+            "--locked",
+            "--no-build",
+            "--no-strip",
+            "-p",
+            "tend",
+            "--output",
+        ])
         .arg(&path))?;
     // No errors allowed; the warnings left are explained in installers/README.md.
     run(Command::new("lintian")
@@ -240,8 +248,7 @@ fn tar(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     };
     let platform = tend::update::platform();
     let path = out.join(format!("tend-{VERSION}-{platform}.tar.gz"));
-    archive::write(&binary, &path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    archive::write(&binary, &path).with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "xtask: sign it for `tend update`: minisign -S -m {} -t \"tend {VERSION} {platform}\"",
         path.display()

@@ -109,7 +109,9 @@ fn options(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Options> {
         #[cfg(unix)]
         Err(previous) => return Err(super::update_cmd::exec(&previous)),
         #[cfg(not(unix))]
-        Err(_) => anyhow::bail!("the update failed its trial and was rolled back; start the service again"),
+        Err(_) => anyhow::bail!(
+            "the update failed its trial and was rolled back; start the service again"
+        ),
     };
     let config_path = config.map(Path::to_path_buf);
     Ok(Options {
@@ -159,8 +161,7 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             // previous) binary: the service stops cleanly first.
             let (tx, rx) = tokio::sync::oneshot::channel();
             tokio::spawn(async move {
-                let restart =
-                    super::update_cmd::run_schedule(updates, exe, trial, endpoint).await;
+                let restart = super::update_cmd::run_schedule(updates, exe, trial, endpoint).await;
                 let _ = tx.send(restart);
             });
             let mut restart = None;
@@ -176,8 +177,13 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     match restart {
         #[cfg(unix)]
         Some(super::update_cmd::Restart::Into(exe)) => Err(super::update_cmd::exec(&exe)),
+        // The service manager starts the binary again (a rollback put the
+        // previous one back): exit so that it does.
         #[cfg(not(unix))]
-        Some(_) => Ok(ExitCode::FAILURE),
+        Some(super::update_cmd::Restart::Into(exe)) => {
+            tracing::info!("exiting so that {} starts", exe.display());
+            Ok(ExitCode::FAILURE)
+        }
         None => Ok(ExitCode::SUCCESS),
     }
 }

@@ -312,10 +312,9 @@ pub fn rollback(state_dir: &Path, p: &Pending) -> Result<(), InstallError> {
         p.from
     );
     // Keep the failed binary for inspection; `previous` moves back into place.
-    let failed = p.exe.with_file_name(format!(
-        "tend.failed{}",
-        std::env::consts::EXE_SUFFIX
-    ));
+    let failed = p
+        .exe
+        .with_file_name(format!("tend.failed{}", std::env::consts::EXE_SUFFIX));
     let _ = std::fs::remove_file(&failed);
     let _ = std::fs::hard_link(&p.exe, &failed);
     std::fs::rename(&p.previous, &p.exe).map_err(io_err(&p.exe))?;

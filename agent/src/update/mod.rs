@@ -122,7 +122,9 @@ pub enum UpdateError {
         comment: String,
         reason: String,
     },
-    #[error("{url}: version {offered} is not newer than the running {current}; versions only go up")]
+    #[error(
+        "{url}: version {offered} is not newer than the running {current}; versions only go up"
+    )]
     NotNewer {
         url: String,
         offered: Version,
@@ -220,12 +222,11 @@ impl Updater {
             url: self.url.clone(),
             platform,
         })?;
-        let archive_url = manifest::resolve(&self.url, archive).map_err(|reason| {
-            UpdateError::Manifest {
+        let archive_url =
+            manifest::resolve(&self.url, archive).map_err(|reason| UpdateError::Manifest {
                 url: self.url.clone(),
                 reason,
-            }
-        })?;
+            })?;
         Ok(Check::Available {
             current,
             latest: m.version,
@@ -253,18 +254,18 @@ impl Updater {
             .fetcher
             .get(&sig_url, signature::MAX_SIGNATURE_BYTES)
             .await?;
-        let verified =
-            signature::verify(&data, &sig, &self.keys).map_err(|source| UpdateError::Signature {
+        let verified = signature::verify(&data, &sig, &self.keys).map_err(|source| {
+            UpdateError::Signature {
                 url: archive_url.clone(),
                 source,
-            })?;
-        let version = signed_version(&verified.trusted_comment).map_err(|reason| {
-            UpdateError::Comment {
+            }
+        })?;
+        let version =
+            signed_version(&verified.trusted_comment).map_err(|reason| UpdateError::Comment {
                 url: sig_url.clone(),
                 comment: verified.trusted_comment.clone(),
                 reason,
-            }
-        })?;
+            })?;
         if version <= current {
             return Err(UpdateError::NotNewer {
                 url: archive_url,
@@ -276,12 +277,13 @@ impl Updater {
             "update {version}: signature by key {} verified ({archive_url})",
             verified.key_id
         );
-        let binary = archive::extract(&data, ARCHIVE_ENTRY, MAX_ARCHIVE_BYTES).map_err(|reason| {
-            UpdateError::Archive {
-                url: archive_url.clone(),
-                reason,
-            }
-        })?;
+        let binary =
+            archive::extract(&data, ARCHIVE_ENTRY, MAX_ARCHIVE_BYTES).map_err(|reason| {
+                UpdateError::Archive {
+                    url: archive_url.clone(),
+                    reason,
+                }
+            })?;
         let installed = install::install(exe, &binary, &current, &version, state_dir)?;
         Ok(Applied::Installed(installed))
     }

@@ -11,8 +11,8 @@ fn the_running_version_parses() {
 
 #[test]
 fn manifests_say_where_the_mistake_is() {
-    let m = Manifest::parse(br#"{"version":"1.2.3","archives":{"linux-x86_64":"a.tar.gz"}}"#)
-        .unwrap();
+    let m =
+        Manifest::parse(br#"{"version":"1.2.3","archives":{"linux-x86_64":"a.tar.gz"}}"#).unwrap();
     assert_eq!(m.version, Version::new(1, 2, 3));
     let e = Manifest::parse(b"{\"version\":\"1.2\",\n\"archives\":{}}").unwrap_err();
     assert!(e.contains("version") && e.contains("line 1"), "{e}");
@@ -100,7 +100,10 @@ fn install_swaps_keeps_the_previous_and_a_failed_trial_rolls_back() {
 
     // First start of 2.0.0: its trial. A second start without a
     // confirmation: rolled back to 1.0.0.
-    assert!(matches!(install::on_start(&state, &v2).unwrap(), Start::Trial(_)));
+    assert!(matches!(
+        install::on_start(&state, &v2).unwrap(),
+        Start::Trial(_)
+    ));
     assert!(matches!(
         install::on_start(&state, &v2).unwrap(),
         Start::RolledBack(_)
@@ -140,11 +143,15 @@ fn settings_need_a_url_and_a_key() {
     assert!(s.auto, "on by default");
     if PINNED_KEY.is_none() {
         cfg.update_url = Some("https://cdn.example.com/tend/manifest.json".into());
-        let e = Updater::new(&UpdateSettings::from_config(&cfg)).err().unwrap();
+        let e = Updater::new(&UpdateSettings::from_config(&cfg))
+            .err()
+            .unwrap();
         assert!(matches!(e, UpdateError::NoKeys), "{e}");
     }
     cfg.update_url = None;
     cfg.update_keys = vec![TestKey::new().public()];
-    let e = Updater::new(&UpdateSettings::from_config(&cfg)).err().unwrap();
+    let e = Updater::new(&UpdateSettings::from_config(&cfg))
+        .err()
+        .unwrap();
     assert!(matches!(e, UpdateError::NoUrl), "{e}");
 }
