@@ -17,7 +17,10 @@ deb=$(realpath "${1:?usage: deb-chroot.sh TEND.deb}")
 cache=${TEND_CACHE:-$HOME/.cache/tend}
 # shellcheck source=/dev/null
 suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
-base=$cache/debroot/$suite-minbase.tar.gz
+# What the package needs besides minbase (procps: /bin/kill for reloads),
+# and what the checks use (systemd-analyze, man, deb-systemd-helper).
+include=systemd,init-system-helpers,man-db,procps
+base=$cache/debroot/$suite-minbase-${include//,/-}.tar.gz
 
 host_mirror() {
   local m=""
@@ -36,7 +39,7 @@ if [ ! -f "$base" ]; then
   mkdir -p "$(dirname "$base")"
   build=$(mktemp -d "$cache/debroot/build.XXXXXX")
   echo "deb-chroot: debootstrap $suite (minbase) from $mirror, once"
-  debootstrap --variant=minbase --include=systemd,init-system-helpers,man-db \
+  debootstrap --variant=minbase --include="$include" \
     "$suite" "$build/root" "$mirror" >"$build/debootstrap.log" 2>&1 \
     || { tail -n 30 "$build/debootstrap.log" >&2; exit 1; }
   # Apt's package lists and caches are not needed to install a local .deb.

@@ -284,7 +284,17 @@ impl Updater {
                     reason,
                 }
             })?;
-        let installed = install::install(exe, &binary, &current, &version, state_dir)?;
+        // Writing, running and renaming files blocks: off the async thread
+        // (the service's loop shares it).
+        let (exe, state_dir) = (exe.to_path_buf(), state_dir.to_path_buf());
+        let installed = tokio::task::spawn_blocking(move || {
+            install::install(&exe, &binary, &current, &version, &state_dir)
+        })
+        .await
+        .map_err(|e| UpdateError::Archive {
+            url: archive_url,
+            reason: format!("the install step stopped: {e}"),
+        })??;
         Ok(Applied::Installed(installed))
     }
 }
