@@ -24,7 +24,8 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 next_version=$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
 TEND_RELEASE_VERSION=$next_version cargo build --locked -p tend --bin tend
 mkdir -p "$CARGO_TARGET_DIR/self-update"
-cp "$CARGO_TARGET_DIR/debug/tend" "$CARGO_TARGET_DIR/self-update/tend-$next_version"
+# Without debug info: the test compresses, signs and serves it.
+strip --strip-debug -o "$CARGO_TARGET_DIR/self-update/tend-$next_version" "$CARGO_TARGET_DIR/debug/tend"
 export TEND_NEXT_BINARY="$CARGO_TARGET_DIR/self-update/tend-$next_version"
 echo "== tend policy lint policies/default.json"
 cargo build --locked -p tend
