@@ -100,19 +100,6 @@ fn options(args: &RunArgs, config: Option<&Path>) -> anyhow::Result<Options> {
         }
         None => None,
     };
-    // A new version's first start is its trial; one that failed its trial
-    // has been replaced by the previous binary, which runs instead.
-    let updates = crate::update::UpdateSettings::from_config(&loaded.config);
-    let exe = std::env::current_exe().context("cannot tell where this binary is")?;
-    let trial = match super::update_cmd::start_trial(&updates) {
-        Ok(t) => t,
-        #[cfg(unix)]
-        Err(previous) => return Err(super::update_cmd::exec(&previous)),
-        #[cfg(not(unix))]
-        Err(_) => anyhow::bail!(
-            "the update failed its trial and was rolled back; start the service again"
-        ),
-    };
     let config_path = config.map(Path::to_path_buf);
     Ok(Options {
         config: loaded,
@@ -153,6 +140,19 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
         );
     }
     let opts = options(&args, config)?;
+    // A new version's first start is its trial; one that failed its trial
+    // has been replaced by the previous binary, which runs instead.
+    let updates = crate::update::UpdateSettings::from_config(&opts.config.config);
+    let exe = std::env::current_exe().context("cannot tell where this binary is")?;
+    let trial = match super::update_cmd::start_trial(&updates) {
+        Ok(t) => t,
+        #[cfg(unix)]
+        Err(previous) => return Err(super::update_cmd::exec(&previous)),
+        #[cfg(not(unix))]
+        Err(_) => anyhow::bail!(
+            "the update failed its trial and was rolled back; start the service again"
+        ),
+    };
     let rt = runtime()?;
     let endpoint = opts.endpoint.clone();
     let restart = rt
