@@ -19,6 +19,11 @@ if [ "$what" = test ]; then
   packages+=(faketime)
   # The Windows build (mingw) and its tests (Wine); pip for zig (Apple type-checks).
   packages+=(gcc-mingw-w64-x86-64 wine wine64 python3-pip)
+  # Packages (installers/): lintian checks the .deb, debootstrap makes the
+  # throw-away root it is installed into, systemd verifies the unit, rpm
+  # reads the .rpm back, wixl (msitools) builds the .msi, shellcheck checks
+  # the installer scripts.
+  packages+=(lintian debootstrap systemd rpm wixl msitools shellcheck)
 fi
 
 missing=()
@@ -46,4 +51,7 @@ if [ "$what" = test ]; then
       || python3 -m pip install --quiet --break-system-packages ziglang==0.17.1
   fi
   command -v cargo-zigbuild >/dev/null 2>&1 || cargo install --locked --quiet cargo-zigbuild@0.24.1
+  # cargo xtask dist deb|rpm runs these.
+  command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb@3.8.0
+  command -v cargo-generate-rpm >/dev/null 2>&1 || cargo install --locked --quiet cargo-generate-rpm@0.21.1
 fi

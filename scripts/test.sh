@@ -17,6 +17,16 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "== a newer tend for the self-update test (tests/tests/self_update.rs)"
+# The same source stamped with the next patch version, copied aside before
+# the normal build below replaces it.
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+next_version=$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
+TEND_RELEASE_VERSION=$next_version cargo build --locked -p tend --bin tend
+mkdir -p "$CARGO_TARGET_DIR/self-update"
+# Without debug info: the test compresses, signs and serves it.
+strip --strip-debug -o "$CARGO_TARGET_DIR/self-update/tend-$next_version" "$CARGO_TARGET_DIR/debug/tend"
+export TEND_NEXT_BINARY="$CARGO_TARGET_DIR/self-update/tend-$next_version"
 echo "== tend policy lint policies/default.json"
 cargo build --locked -p tend
 "$CARGO_TARGET_DIR/debug/tend" policy lint policies/default.json
@@ -39,3 +49,13 @@ trap 'WINEPREFIX="$TEND_WINEPREFIX" wineserver -k </dev/null >/dev/null 2>&1 || 
 cargo build --locked --target x86_64-pc-windows-gnu -p tend
 cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_live --test windows_service
 
+echo "== packages (installers/): built with cargo xtask dist, then installed for real"
+dist="$CARGO_TARGET_DIR/dist"
+cargo xtask dist deb --out "$dist"
+installers/tests/deb-chroot.sh "$dist/tend_${version}-1_amd64.deb"
+cargo xtask dist rpm --out "$dist"
+installers/tests/rpm-check.sh "$dist/tend-${version}-1.x86_64.rpm"
+cargo xtask dist msi --out "$dist"
+installers/tests/msi-wine.sh "$dist/tend-${version}-x64.msi"
+installers/tests/pkg-check.sh
+ls -l "$dist"

@@ -15,8 +15,10 @@
 //! - [`daemon`]: `tend run`: scheduling, the state store, events, sinks, the service.
 //! - [`ipc`]: the local API (Unix socket / named pipe) the CLI and the tray use.
 //! - [`secrets`]: tokens the agent sends, in the OS keychain or root-only files.
+//! - [`update`]: self-update from a signed release (unmanaged installs).
 //! - [`notify`]: desktop notifications with buttons, shown in the user's session.
-//! - [`resources`]: workflow task resources that reach a user: notifications, Slack.
+//! - [`resources`]: workflow task resources: the agent's own (rules, checks, queries) and
+//!   those that reach a user (notifications, Slack).
 //! - [`cli`]: the `tend` commands.
 
 pub mod checks;
@@ -31,3 +33,12 @@ pub mod resources;
 pub mod secrets;
 pub mod sql;
 pub mod tables;
+pub mod update;
+
+/// The version this build reports (`tend --version`, the local API's
+/// status): `TEND_RELEASE_VERSION` when a release build stamps one, else the
+/// crate's version.
+pub const VERSION: &str = match option_env!("TEND_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};

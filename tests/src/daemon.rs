@@ -12,6 +12,8 @@ use crate::tend_bin;
 
 /// A `tend run` process.
 pub struct Daemon {
+    /// The `tend` binary run (default: this build's).
+    bin: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
     pub socket: PathBuf,
@@ -48,7 +50,20 @@ impl Daemon {
         socket: &Path,
         log: &Path,
     ) -> Daemon {
+        Daemon::start_exe(&tend_bin(), args, env, socket, log)
+    }
+
+    /// As [`Daemon::start_with_env`], running the binary `bin` (a copy
+    /// that may replace itself, for the self-update test).
+    pub fn start_exe(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        socket: &Path,
+        log: &Path,
+    ) -> Daemon {
         let mut d = Daemon {
+            bin: bin.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
             env: env
                 .iter()
@@ -71,7 +86,7 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("open the daemon log");
-        let mut cmd = Command::new(tend_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.arg("run")
             .args(&self.args)
             .arg("--socket")

@@ -44,11 +44,17 @@ impl Signer {
 
     /// A `.minisig` file for `data`, as `minisign -Sm` writes it.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        self.sign_with_comment(data, "timestamp:1800000000\tfile:policy.json\tprehashed")
+    }
+
+    /// A `.minisig` file whose trusted (signed) comment is `comment`, as
+    /// `minisign -Sm FILE -t COMMENT` writes it.
+    pub fn sign_with_comment(&self, data: &[u8], comment: &str) -> Vec<u8> {
         minisign::sign(
             Some(&self.pk),
             &self.sk,
             Cursor::new(data),
-            Some("timestamp:1800000000\tfile:policy.json\tprehashed"),
+            Some(comment),
             None,
         )
         .expect("signing")

@@ -140,10 +140,52 @@ pub fn run(args: RunArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
         );
     }
     let opts = options(&args, config)?;
+    // A new version's first start is its trial; one that failed its trial
+    // has been replaced by the previous binary, which runs instead.
+    let updates = crate::update::UpdateSettings::from_config(&opts.config.config);
+    let exe = std::env::current_exe().context("cannot tell where this binary is")?;
+    let trial = match super::update_cmd::start_trial(&updates) {
+        Ok(t) => t,
+        #[cfg(unix)]
+        Err(previous) => return Err(super::update_cmd::exec(&previous)),
+        #[cfg(not(unix))]
+        Err(_) => anyhow::bail!(
+            "the update failed its trial and was rolled back; start the service again"
+        ),
+    };
     let rt = runtime()?;
-    rt.block_on(daemon::run(opts, std::future::pending::<()>()))
+    let endpoint = opts.endpoint.clone();
+    let restart = rt
+        .block_on(async {
+            // The update schedule ends only to restart into a new (or the
+            // previous) binary: the service stops cleanly first.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let restart = super::update_cmd::run_schedule(updates, exe, trial, endpoint).await;
+                let _ = tx.send(restart);
+            });
+            let mut restart = None;
+            let stop = async {
+                if let Ok(r) = rx.await {
+                    restart = Some(r);
+                }
+            };
+            daemon::run(opts, stop).await.map(|()| restart)
+        })
         .context("the Tend service")?;
-    Ok(ExitCode::SUCCESS)
+    drop(rt);
+    match restart {
+        #[cfg(unix)]
+        Some(super::update_cmd::Restart::Into(exe)) => Err(super::update_cmd::exec(&exe)),
+        // The service manager starts the binary again (a rollback put the
+        // previous one back): exit so that it does.
+        #[cfg(not(unix))]
+        Some(super::update_cmd::Restart::Into(exe)) => {
+            tracing::info!("exiting so that {} starts", exe.display());
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 pub(super) fn call(socket: Option<&str>, op: Op, timeout: Duration) -> anyhow::Result<Value> {

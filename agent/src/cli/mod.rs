@@ -15,6 +15,7 @@ mod secret_cmd;
 mod session_cmd;
 mod shell;
 mod snapshot;
+mod update_cmd;
 mod workflow_api;
 mod workflow_cmd;
 
@@ -32,7 +33,7 @@ use crate::os::Machine;
 /// firewall on, are automatic updates on, is anti-virus running with fresh
 /// definitions — with osquery-compatible queries it evaluates itself.
 #[derive(Debug, Parser)]
-#[command(name = "tend", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "tend", version = crate::VERSION, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// Log more (-v: debug, -vv: trace). TEND_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -89,14 +90,19 @@ enum Command {
     },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
+    /// Self-update from the signed release at `update_url`: check, apply.
+    Update {
+        #[command(subcommand)]
+        command: update_cmd::Command,
+    },
     /// The per-user process that shows the service's notifications (where
     /// no tray is installed); start it at login. Runs until stopped.
     Session(session_cmd::SessionArgs),
     /// Hand a clicked tend:// link (a button in a Slack message) to the
     /// running service as the workflow's interaction.
     OpenUrl(session_cmd::OpenUrlArgs),
-    /// Workflows: validate, draw (Mermaid, DOT), run in memory; start them,
-    /// list executions and histories, send events in the service.
+    /// Workflows: validate, draw (Mermaid, DOT, SVG), run in memory; start
+    /// them, list executions and histories, send events in the service.
     Workflow {
         #[command(subcommand)]
         command: workflow_cmd::Command,
@@ -180,6 +186,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => daemon_cmd::status(a),
         Command::Recheck(a) => daemon_cmd::recheck(a),
         Command::Secret { command } => secret_cmd::run(command, config),
+        Command::Update { command } => update_cmd::run(command, config),
         Command::Workflow { command } => workflow_cmd::run(command),
         Command::Session(a) => session_cmd::session(a),
         Command::OpenUrl(a) => session_cmd::open_url(a),

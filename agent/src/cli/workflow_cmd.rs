@@ -75,6 +75,8 @@ pub enum Command {
 pub enum Format {
     Mermaid,
     Dot,
+    /// Laid out in-process (no Graphviz needed).
+    Svg,
 }
 
 fn load(
@@ -127,6 +129,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let out = match format {
                 Format::Mermaid => graph::mermaid(&wf, trace.as_ref()),
                 Format::Dot => graph::dot(&wf, trace.as_ref()),
+                Format::Svg => graph::svg(&wf, trace.as_ref()),
             };
             print!("{out}");
             Ok(ExitCode::SUCCESS)

@@ -170,6 +170,20 @@ pub struct AgentConfig {
     pub connect_timeout: Interval,
     /// Time allowed for a whole transfer (policy or signature).
     pub fetch_timeout: Interval,
+    /// The self-update's release manifest (HTTPS). Without one the agent
+    /// never updates itself; package-managed installs ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_url: Option<String>,
+    /// minisign public keys that sign releases (default: the key pinned in
+    /// the build). Separate from `trusted_keys`: releases and policies are
+    /// signed by different people.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub update_keys: Vec<String>,
+    /// Let the service check for and install updates on its own (MDM turns
+    /// it off with `auto_update = false`).
+    pub auto_update: bool,
+    /// How often the service checks for an update (jittered by ±10%).
+    pub update_interval: Interval,
     pub asset: AssetConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkConfig>,
@@ -193,6 +207,10 @@ impl Default for AgentConfig {
             state_dir: None,
             connect_timeout: Interval(Duration::from_secs(10)),
             fetch_timeout: Interval(Duration::from_secs(60)),
+            update_url: None,
+            update_keys: Vec::new(),
+            auto_update: true,
+            update_interval: Interval(Duration::from_secs(6 * 3600)),
             asset: AssetConfig::default(),
             sinks: Vec::new(),
             slack: SlackConfig::default(),
@@ -366,6 +384,10 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("state_dir", Kind::Str),
     ("connect_timeout", Kind::Interval),
     ("fetch_timeout", Kind::Interval),
+    ("update_url", Kind::Str),
+    ("update_keys", Kind::List),
+    ("auto_update", Kind::Bool),
+    ("update_interval", Kind::Interval),
     ("asset", Kind::Section),
     ("asset.owner_email", Kind::Str),
     ("asset.name", Kind::Str),

@@ -7,7 +7,8 @@
 //! `REG_MULTI_SZ` for a list (`trusted_keys`), and for a list of tables
 //! (`sinks`) an array of dictionaries or one subkey per item, taken in name
 //! order. Registry value names are matched without regard to case; keys a
-//! profile adds for itself (`Payload...`) are skipped.
+//! profile adds for itself (`Payload...`) are skipped, and so is an empty
+//! registry string (an installer property left empty).
 
 use std::io;
 use std::path::PathBuf;
@@ -275,6 +276,9 @@ fn registry_table(registry: &dyn Registry, key: &str, prefix: &str) -> io::Resul
         }
         let name = v.name.to_ascii_lowercase();
         match registry_value(v) {
+            // An empty string is no setting: it is what an installer
+            // property left empty writes (the MSI's POLICY_URL, ...).
+            Some(toml::Value::String(s)) if s.is_empty() => {}
             Some(value) => {
                 table.insert(name, value);
             }

@@ -317,6 +317,10 @@ fn windows_registry() -> Recorded {
                 },
                 dword("poll_interval", 1200),
                 dword("allow_unsigned", 0),
+                // What an MSI property left empty writes: not a setting, so
+                // the file's value stays.
+                sz("fetch_timeout", ""),
+                sz("signature_url", ""),
                 RegValue {
                     name: "blob".into(),
                     kind: RegType::Binary,
@@ -388,6 +392,7 @@ fn windows_registry_policy_key_wins_over_the_file() {
     assert_eq!(c.poll_interval.0, Duration::from_secs(1200));
     assert_eq!(c.fetch_timeout.0, Duration::from_secs(120));
     assert!(!c.allow_unsigned);
+    assert_eq!(c.signature_url, None);
     assert_eq!(c.asset.owner_email.as_deref(), Some("ada@example.com"));
     assert_eq!(
         c.sinks,

@@ -256,7 +256,7 @@ impl Api {
         let count = |s: &str| checks.iter().filter(|c| c["status"] == s).count();
         Ok(json!({
             "daemon": {
-                "version": env!("CARGO_PKG_VERSION"),
+                "version": crate::VERSION,
                 "pid": self.0.pid,
                 "started": events::rfc3339(self.0.started_ms),
                 "platform": self.0.platform.policy_key(),
@@ -338,7 +338,7 @@ impl Service for Api {
     async fn call(&self, peer: &Peer, op: Op) -> Result<Value, ApiError> {
         match op {
             Op::Hello => Ok(json!({
-                "version": env!("CARGO_PKG_VERSION"),
+                "version": crate::VERSION,
                 "protocol": proto::VERSION,
                 "pid": self.0.pid,
                 "access": format!("{:?}", peer.access()).to_lowercase(),

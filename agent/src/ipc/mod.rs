@@ -9,6 +9,7 @@
 //! connected (they show the daemon's notifications).
 
 pub mod client;
+pub mod fuzzing;
 pub mod peer;
 #[cfg(windows)]
 pub mod pipe;

@@ -105,6 +105,7 @@ pub struct Fetcher {
     signature_url: Url,
     max_bytes: usize,
     total_timeout: Duration,
+    allow_http_loopback: bool,
 }
 
 impl Fetcher {
@@ -143,6 +144,7 @@ impl Fetcher {
             signature_url,
             max_bytes: s.max_bytes,
             total_timeout: s.total_timeout,
+            allow_http_loopback: allow_http,
         })
     }
 
@@ -212,6 +214,26 @@ impl Fetcher {
             signature,
             validators,
         })
+    }
+
+    /// GETs any other file under the same rules (HTTPS only, the pinned CA,
+    /// time limits) and at most `limit` bytes: the self-update's manifest,
+    /// archive and signature.
+    pub async fn get(&self, url: &str, limit: usize) -> Result<Vec<u8>, FetchError> {
+        let url = checked_url(url, self.allow_http_loopback)?;
+        let resp = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| self.error(&url, &e))?;
+        if resp.status() != StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status: resp.status().as_u16(),
+            });
+        }
+        self.body(&url, resp, limit).await
     }
 
     /// Reads a body, refusing one past `limit` as soon as it shows.

@@ -1,44 +1,30 @@
-//! Transitions per second, in memory (no journal):
+//! Transitions per second, in memory (no journal), with and without history:
 //! - a chain of 10,000 Pass states;
-//! - a Choice + Pass loop of 100,000 iterations (200,000 transitions).
+//! - a Choice + Pass loop of 100,000 iterations (200,002 states entered).
 //!
 //! `cargo bench -p tend-workflow --bench transitions`
+//!
+//! `scripts/bench-workflow.sh` runs the same definitions side by side with
+//! aws-local-stepfunctions.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tend_workflow::{Engine, Registry, Status, VirtualClock, Workflow};
+
+mod definitions;
+use definitions::{CHAIN_STATES, Definition, LOOP_ITERATIONS, choice_loop, pass_chain};
 
 fn main() {
     divan::main();
 }
 
-fn pass_chain(n: usize) -> Arc<Workflow> {
-    let mut states = serde_json::Map::new();
-    for i in 0..n {
-        let mut s = json!({"Type": "Pass"});
-        if i + 1 == n {
-            s["End"] = json!(true);
-        } else {
-            s["Next"] = json!(format!("S{}", i + 1));
-        }
-        states.insert(format!("S{i}"), s);
-    }
-    let doc = json!({"StartAt": "S0", "States": states});
-    Arc::new(Workflow::from_value(&doc, None).expect("valid chain"))
+fn workflow(d: &Definition) -> Arc<Workflow> {
+    Arc::new(Workflow::from_value(&d.document, None).expect("a valid benchmark definition"))
 }
 
-fn choice_loop() -> Arc<Workflow> {
-    let doc = json!({"StartAt": "Check", "States": {
-        "Check": {"Type": "Choice", "Choices": [
-            {"Variable": "$.i", "NumericGreaterThanEquals": 100000, "Next": "Done"}], "Default": "Inc"},
-        "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
-        "Done": {"Type": "Succeed"}}});
-    Arc::new(Workflow::from_value(&doc, None).expect("valid loop"))
-}
-
-fn run(engine: &Engine, rt: &tokio::runtime::Runtime, wf: &Arc<Workflow>, input: Value) {
-    let out = rt.block_on(engine.run(wf.clone(), input));
+fn run(engine: &Engine, rt: &tokio::runtime::Runtime, wf: &Arc<Workflow>, input: &Value) {
+    let out = rt.block_on(engine.run(wf.clone(), input.clone()));
     assert_eq!(out.status, Status::Succeeded, "{:?}", out.error);
 }
 
@@ -49,28 +35,24 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-#[divan::bench(sample_count = 10, args = [true, false])]
-fn pass_chain_10k(bencher: divan::Bencher, history: bool) {
-    let wf = pass_chain(10_000);
+fn bench(bencher: divan::Bencher, d: Definition, history: bool) {
+    let wf = workflow(&d);
     let rt = runtime();
     let mut engine = Engine::new(Registry::new(), Arc::new(VirtualClock::new(0)));
     if !history {
         engine = engine.without_history();
     }
     bencher
-        .counter(divan::counter::ItemsCount::new(10_000usize))
-        .bench_local(|| run(&engine, &rt, &wf, json!({"x": 1})));
+        .counter(divan::counter::ItemsCount::new(d.transitions))
+        .bench_local(|| run(&engine, &rt, &wf, &d.input));
+}
+
+#[divan::bench(sample_count = 10, args = [true, false])]
+fn pass_chain_10k(bencher: divan::Bencher, history: bool) {
+    bench(bencher, pass_chain(CHAIN_STATES), history);
 }
 
 #[divan::bench(sample_count = 5, args = [true, false])]
 fn choice_loop_100k(bencher: divan::Bencher, history: bool) {
-    let wf = choice_loop();
-    let rt = runtime();
-    let mut engine = Engine::new(Registry::new(), Arc::new(VirtualClock::new(0)));
-    if !history {
-        engine = engine.without_history();
-    }
-    bencher
-        .counter(divan::counter::ItemsCount::new(200_001usize))
-        .bench_local(|| run(&engine, &rt, &wf, json!({"i": 0})));
+    bench(bencher, choice_loop(LOOP_ITERATIONS), history);
 }

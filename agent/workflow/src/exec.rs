@@ -40,11 +40,13 @@ pub enum Status {
 }
 
 /// Where one thread is. Serializable: this is what the daemon stores.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ThreadState {
     pub state: String,
-    /// The state's raw input.
-    pub input: Value,
+    /// The state's raw input. Shared (an `Arc`) with the history and with
+    /// the state's output when the state hands its input on unchanged, so a
+    /// step copies no document (it serializes as the plain value).
+    pub input: Arc<Value>,
     pub entered_ms: u64,
     pub phase: Phase,
     /// Retries used so far, per retrier of the current state.
@@ -55,11 +57,36 @@ pub struct ThreadState {
     pub map_item: Option<(usize, Value)>,
 }
 
+// By hand for `clone_from`: the executor copies a thread's row into the
+// execution state at every step, and reusing the row's buffers (the state
+// name) saves an allocation per transition.
+impl Clone for ThreadState {
+    fn clone(&self) -> Self {
+        ThreadState {
+            state: self.state.clone(),
+            input: self.input.clone(),
+            entered_ms: self.entered_ms,
+            phase: self.phase.clone(),
+            retries: self.retries.clone(),
+            map_item: self.map_item.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.state.clone_from(&source.state);
+        self.input = source.input.clone();
+        self.entered_ms = source.entered_ms;
+        self.phase.clone_from(&source.phase);
+        self.retries.clone_from(&source.retries);
+        self.map_item.clone_from(&source.map_item);
+    }
+}
+
 impl ThreadState {
-    pub fn enter(state: &str, input: Value) -> Self {
+    pub fn enter(state: &str, input: impl Into<Arc<Value>>) -> Self {
         ThreadState {
             state: state.to_string(),
-            input,
+            input: input.into(),
             entered_ms: 0,
             phase: Phase::Enter,
             retries: Vec::new(),
@@ -128,11 +155,11 @@ pub enum HistoryKind {
     },
     StateEntered {
         state: String,
-        input: Value,
+        input: Arc<Value>,
     },
     StateExited {
         state: String,
-        output: Value,
+        output: Arc<Value>,
     },
     TaskScheduled {
         state: String,
@@ -320,7 +347,12 @@ impl Engine {
 
     /// Runs to the end (no events can be sent: use [`Engine::start`] for that).
     pub async fn run(&self, wf: Arc<Workflow>, input: Value) -> Outcome {
-        self.start(wf, input).wait().await
+        let execution = self.start(wf, input);
+        let mut outcome = execution.wait_without_history().await;
+        // Nobody else holds this execution: its history moves out rather
+        // than being copied.
+        outcome.history = std::mem::take(&mut lock(&execution.shared.history).events);
+        outcome
     }
 
     fn spawn(&self, wf: Arc<Workflow>, state: ExecutionState, fresh: bool) -> Execution {
@@ -407,6 +439,12 @@ impl Execution {
 
     /// Waits for the end.
     pub async fn wait(&self) -> Outcome {
+        let mut outcome = self.wait_without_history().await;
+        outcome.history = self.history();
+        outcome
+    }
+
+    async fn wait_without_history(&self) -> Outcome {
         let mut done = self.done.clone();
         while !*done.borrow() {
             if done.changed().await.is_err() {
@@ -419,7 +457,7 @@ impl Execution {
             status: st.status,
             output: st.output,
             error: st.error,
-            history: self.history(),
+            history: Vec::new(),
         }
     }
 
@@ -505,8 +543,8 @@ impl Execution {
 
 /// What a state's work came to.
 enum Flow {
-    Next(String, Value),
-    End(Value),
+    Next(String, Arc<Value>),
+    End(Arc<Value>),
 }
 
 type Res<T> = Result<T, ErrorInfo>;
@@ -549,9 +587,12 @@ impl Shared {
         let status = {
             let mut st = lock(&self.state);
             match t {
-                Some(t) => {
-                    st.threads.insert(key.to_string(), t.clone());
-                }
+                Some(t) => match st.threads.get_mut(key) {
+                    Some(row) => row.clone_from(t),
+                    None => {
+                        st.threads.insert(key.to_string(), t.clone());
+                    }
+                },
                 None => {
                     st.threads.remove(key);
                 }
@@ -619,7 +660,9 @@ impl Shared {
         let Some(root) = root else {
             return;
         };
-        let run = self.thread(&wf.machine, String::new(), root);
+        let run = self
+            .thread(&wf.machine, String::new(), root)
+            .map(|r| r.map(Arc::unwrap_or_clone));
         let result = match wf.timeout {
             Some(limit) => {
                 let started = lock(&self.state).started_ms;
@@ -674,7 +717,7 @@ impl Shared {
         m: &'a StateMachine,
         key: String,
         mut t: ThreadState,
-    ) -> BoxFuture<'a, Res<Value>> {
+    ) -> BoxFuture<'a, Res<Arc<Value>>> {
         async move {
             loop {
                 if *self.cancel.borrow() {
@@ -685,7 +728,9 @@ impl Shared {
                 };
                 if matches!(t.phase, Phase::Enter) {
                     t.entered_ms = self.now();
-                    t.retries = vec![0; state.recovery().map_or(0, |r| r.retry.len())];
+                    t.retries.clear();
+                    t.retries
+                        .resize(state.recovery().map_or(0, |r| r.retry.len()), 0);
                     t.phase = Phase::Run;
                     if self.engine.record_history || self.engine.journal.is_some() {
                         self.push(
@@ -707,9 +752,14 @@ impl Shared {
                                 output: output.clone(),
                             },
                         );
-                        let map_item = t.map_item.take();
-                        t = ThreadState::enter(&next, output);
-                        t.map_item = map_item;
+                        // The next state takes over this thread's row
+                        // (as ThreadState::enter would make it, keeping
+                        // the Map item), reusing its buffers.
+                        t.state = next;
+                        t.input = output;
+                        t.entered_ms = 0;
+                        t.phase = Phase::Enter;
+                        t.retries.clear();
                     }
                     Flow::End(output) => {
                         self.push(
@@ -746,7 +796,7 @@ impl Shared {
         c
     }
 
-    fn flow(&self, state: &State, output: Value) -> Flow {
+    fn flow(&self, state: &State, output: Arc<Value>) -> Flow {
         match &state.transition {
             Transition::Next(n) => Flow::Next(n.clone(), output),
             Transition::End => Flow::End(output),
@@ -767,10 +817,13 @@ impl Shared {
         match &state.kind {
             StateKind::Pass { result } => {
                 let params = match &io.parameters {
-                    Some(p) => p.eval(&effective, &ctx)?,
+                    Some(p) => Arc::new(p.eval(&effective, &ctx)?),
                     None => effective,
                 };
-                let res = result.clone().unwrap_or(params);
+                let res = match result {
+                    Some(r) => Arc::new(r.clone()),
+                    None => params,
+                };
                 let out = finish(io, &t.input, res, &ctx)?;
                 Ok(self.flow(state, out))
             }
@@ -841,6 +894,7 @@ impl Shared {
                     let r = r.and_then(|res| result(io, &t.input, res, &ctx));
                     match r {
                         Ok(output) if !task.events.is_empty() => {
+                            let output = Arc::unwrap_or_clone(output);
                             return self.await_event(m, state, task, key, t, output).await;
                         }
                         Ok(output) => return Ok(self.flow(state, output)),
@@ -859,7 +913,7 @@ impl Shared {
                 }
                 let params = match &io.parameters {
                     Some(p) => p.eval(&effective, &ctx)?,
-                    None => effective.clone(),
+                    None => Value::clone(&effective),
                 };
                 let inputs = vec![params.clone(); p.branches.len()];
                 let machines: Vec<&StateMachine> = p.branches.iter().collect();
@@ -868,11 +922,11 @@ impl Shared {
                     .await;
                 let r = r.and_then(|outs| {
                     if p.merge {
-                        let mut merged = t.input.clone();
+                        let mut merged = Value::clone(&t.input);
                         for o in outs {
                             merge_into(&mut merged, o);
                         }
-                        output_path(io, merged, &ctx)
+                        output_path(io, Arc::new(merged), &ctx)
                     } else {
                         result(io, &t.input, Value::Array(outs), &ctx)
                     }
@@ -1077,7 +1131,7 @@ impl Shared {
         if let Some(c) = rec.catch.iter().find(|c| err.matches(&c.errors)) {
             let obj = serde_json::to_value(&err).unwrap_or(Value::Null);
             let out = match &c.result_path {
-                Some(rp) => rp.write(t.input.clone(), obj)?,
+                Some(rp) => Arc::new(rp.write(Value::clone(&t.input), obj)?),
                 None => t.input.clone(),
             };
             self.push(
@@ -1170,7 +1224,7 @@ impl Shared {
                     .find(|e| e.name == name)
                     .map(|e| e.next.clone())
                     .unwrap_or_default();
-                Ok(Flow::Next(next, output))
+                Ok(Flow::Next(next, Arc::new(output)))
             }
             None => {
                 self.push(
@@ -1180,7 +1234,7 @@ impl Shared {
                     },
                 );
                 if let Some(d) = &task.events_default {
-                    return Ok(Flow::Next(d.clone(), output));
+                    return Ok(Flow::Next(d.clone(), Arc::new(output)));
                 }
                 let err = ErrorInfo::new(e::TIMEOUT, "no event came in time");
                 match self.recover(
@@ -1239,7 +1293,10 @@ impl Shared {
             });
             let m = machines[i];
             async move {
-                let r = self.thread(m, ck.clone(), child).await;
+                let r = self
+                    .thread(m, ck.clone(), child)
+                    .await
+                    .map(Arc::unwrap_or_clone);
                 if let Ok(v) = &r {
                     let mut st = lock(&self.state);
                     if let Some(Phase::Branches { outputs, .. }) =
@@ -1290,11 +1347,14 @@ impl Shared {
     }
 }
 
-fn input_path(io: &Io, raw: &Value, ctx: &Value) -> Res<Value> {
+// The Io pipeline works on shared values: a path that selects the whole
+// document, and a ResultPath of `$` or none, hand the same `Arc` on.
+
+fn input_path(io: &Io, raw: &Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     match &io.input_path {
-        None => Ok(json!({})),
+        None => Ok(Arc::new(json!({}))),
         Some(p) if p.is_root() => Ok(raw.clone()),
-        Some(p) => p.select(raw, ctx).ok_or_else(|| {
+        Some(p) => p.select(raw, ctx).map(Arc::new).ok_or_else(|| {
             ErrorInfo::runtime(format!(
                 "InputPath {:?} selects nothing in the input",
                 p.text
@@ -1303,32 +1363,34 @@ fn input_path(io: &Io, raw: &Value, ctx: &Value) -> Res<Value> {
     }
 }
 
-fn output_path(io: &Io, v: Value, ctx: &Value) -> Res<Value> {
+fn output_path(io: &Io, v: Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     match &io.output_path {
-        None => Ok(json!({})),
+        None => Ok(Arc::new(json!({}))),
         Some(p) if p.is_root() => Ok(v),
         Some(p) => p
             .select(&v, ctx)
+            .map(Arc::new)
             .ok_or_else(|| ErrorInfo::runtime(format!("OutputPath {:?} selects nothing", p.text))),
     }
 }
 
 /// ResultPath then OutputPath.
-fn finish(io: &Io, raw: &Value, res: Value, ctx: &Value) -> Res<Value> {
+fn finish(io: &Io, raw: &Arc<Value>, res: Arc<Value>, ctx: &Value) -> Res<Arc<Value>> {
     let combined = match &io.result_path {
         None => raw.clone(),
-        Some(rp) => rp.write(raw.clone(), res)?,
+        Some(rp) if rp.segs.is_empty() => res,
+        Some(rp) => Arc::new(rp.write(Value::clone(raw), Arc::unwrap_or_clone(res))?),
     };
     output_path(io, combined, ctx)
 }
 
 /// ResultSelector, ResultPath, OutputPath.
-fn result(io: &Io, raw: &Value, res: Value, ctx: &Value) -> Res<Value> {
+fn result(io: &Io, raw: &Arc<Value>, res: Value, ctx: &Value) -> Res<Arc<Value>> {
     let res = match &io.result_selector {
         Some(sel) => sel.eval(&res, ctx)?,
         None => res,
     };
-    finish(io, raw, res, ctx)
+    finish(io, raw, Arc::new(res), ctx)
 }
 
 fn wait_until(w: &WaitFor, input: &Value, ctx: &Value, entered_ms: u64) -> Res<u64> {

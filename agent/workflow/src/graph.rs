@@ -1,5 +1,9 @@
-//! Pictures of a workflow: Mermaid (`flowchart`) and Graphviz DOT, with an
-//! execution's path highlighted (the states it entered and the moves it made).
+//! Pictures of a workflow: Mermaid (`flowchart`), Graphviz DOT and SVG
+//! (laid out in-process, [`svg()`]), with an execution's path highlighted
+//! (the states it entered and the moves it made).
+
+mod svg;
+pub use svg::svg;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

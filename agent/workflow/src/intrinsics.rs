@@ -292,7 +292,11 @@ impl Intrinsic {
                     if out.len() > 1000 {
                         return Err(fail(format!("{f}: more than 1000 items")));
                     }
-                    x += step;
+                    // Past i64's range the sequence ends (the bound is unreachable).
+                    match x.checked_add(step) {
+                        Some(next) => x = next,
+                        None => break,
+                    }
                 }
                 Value::Array(out)
             }

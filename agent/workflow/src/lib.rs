@@ -21,6 +21,7 @@ pub mod choice;
 pub mod clock;
 pub mod error;
 pub mod exec;
+pub mod fuzzing;
 pub mod graph;
 pub mod intrinsics;
 pub mod model;

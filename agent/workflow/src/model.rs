@@ -6,6 +6,7 @@
 //! `States.CheckRule` in ASL), so validation errors name the exact path.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -45,7 +46,33 @@ pub struct StateMachine {
     pub states: Vec<State>,
     /// Where this machine sits in the source (`""` for the top level).
     pub src: String,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a, for the state-name index: every transition looks a name up, and
+/// SipHash cost more than the rest of a Pass step. The names are short and
+/// come from the workflow's author (a signed policy), not from someone who
+/// could choose colliding names to slow the lookups down.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl StateMachine {

@@ -30,12 +30,15 @@ impl Path {
         if !body.starts_with('$') {
             return Err(format!("{text:?} is not a path: it must start with $"));
         }
+        let body = dot_names_as_brackets(&body);
         let compiled =
             JsonPath::parse(&body).map_err(|e| format!("{text:?} is not a valid JSONPath: {e}"))?;
-        let definite = !(body.contains('*')
-            || body.contains("..")
-            || body.contains("[?")
-            || bracket_has(&body, &[':', ',']));
+        // Judged outside quoted names: `$['a*b']` and `$.a*b` name one place.
+        let bare = unquoted(&body);
+        let definite = !(bare.contains('*')
+            || bare.contains("..")
+            || bare.contains("[?")
+            || bracket_has(&bare, &[':', ',']));
         Ok(Path {
             text: text.to_string(),
             context,
@@ -69,6 +72,98 @@ impl Path {
             Some(Value::Array(nodes.all().into_iter().cloned().collect()))
         }
     }
+}
+
+/// Rewrites `.name` steps whose name RFC 9535's shorthand does not allow
+/// (`$.delivery-partner`, `$.2fa`) as `['name']`. Step Functions' JSONPath
+/// takes any characters but `.` and `[` in a dot step, and AWS's own
+/// examples use such names; the reference-path writer takes them too, so a
+/// ResultPath and the same text read back name the same place. Only steps
+/// outside brackets and quotes are touched.
+fn dot_names_as_brackets(body: &str) -> std::borrow::Cow<'_, str> {
+    let shorthand = |name: &str| {
+        let mut cs = name.chars();
+        let first = |c: char| c.is_ascii_alphabetic() || c == '_' || !c.is_ascii();
+        cs.next().is_some_and(first) && cs.all(|c| first(c) || c.is_ascii_digit())
+    };
+    let mut out = String::with_capacity(body.len() + 8);
+    let mut changed = false;
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    let mut rest = body;
+    while let Some(c) = rest.chars().next() {
+        let len = c.len_utf8();
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), '\\') => {
+                // Keep an escape and the character it escapes together.
+                let mut two = rest.chars();
+                two.next();
+                let n = two.next().map_or(0, char::len_utf8);
+                out.push_str(&rest[..len + n]);
+                rest = &rest[len + n..];
+                continue;
+            }
+            (Some(_), _) => {}
+            (None, '\'' | '"') if depth > 0 => quote = Some(c),
+            (None, '[') => depth += 1,
+            (None, ']') => depth = depth.saturating_sub(1),
+            (None, '.') if depth == 0 => {
+                let after = &rest[1..];
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let name = &after[..end];
+                if !name.is_empty() && name != "*" && !shorthand(name) {
+                    // `..name` (descendants) becomes `..['name']`.
+                    if out.ends_with('.') {
+                        out.push('.');
+                    }
+                    out.push_str("['");
+                    for ch in name.chars() {
+                        if ch == '\'' || ch == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(ch);
+                    }
+                    out.push_str("']");
+                    changed = true;
+                    rest = &after[end..];
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        rest = &rest[len..];
+    }
+    if changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    }
+}
+
+/// `s` without its quoted names (the quotes stay, empty).
+fn unquoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in s.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            Some(_) => {}
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// True when a `[...]` outside quotes holds one of `chars`.
@@ -409,6 +504,30 @@ pub fn merge_into(into: &mut Value, from: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dot_names_beyond_the_rfc_shorthand() {
+        let doc = json!({"delivery-partner": "UQS", "2fa": true, "a": {"x-y": [{"k'q": 1}]}});
+        let sel = |p: &str| Path::parse(p).unwrap().select(&doc, &Value::Null);
+        assert_eq!(sel("$.delivery-partner"), Some(json!("UQS")));
+        assert_eq!(sel("$.2fa"), Some(json!(true)));
+        assert_eq!(sel("$.a.x-y[0].k'q"), Some(json!(1)));
+        assert_eq!(sel("$..x-y"), Some(json!([[{"k'q": 1}]])));
+        // Inside brackets nothing is rewritten.
+        assert_eq!(sel("$['delivery-partner']"), Some(json!("UQS")));
+        assert!(Path::parse("$[?@.a-b]").is_err());
+        // What a reference path writes, the same text reads back.
+        let written = RefPath::parse("$.new-key.x-y")
+            .unwrap()
+            .write(doc.clone(), json!(5))
+            .unwrap();
+        assert_eq!(
+            Path::parse("$.new-key.x-y")
+                .unwrap()
+                .select(&written, &Value::Null),
+            Some(json!(5))
+        );
+    }
 
     #[test]
     fn select_definite_and_indefinite() {

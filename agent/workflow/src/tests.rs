@@ -663,3 +663,565 @@ fn graphs_highlight_a_path() {
     assert!(d.contains("subgraph cluster_1"));
     assert!(d.contains("s_check_rule -> s_passing_rule [label=\"$.changes.passed.latest == true\", color=\"#2a8a2a\""));
 }
+
+// ---------------------------------------------------------------------------
+// The examples of AWS's Step Functions documentation (input and output
+// processing, intrinsic functions, Choice, Retry/Catch, Map), with the
+// outputs the documentation gives.
+
+/// Runs a one-state machine built from `state` (a Pass unless it says
+/// otherwise) on `input`.
+async fn one(state: Value, input: Value) -> Outcome {
+    let mut state = state;
+    if state.get("Type").is_none() {
+        state["Type"] = json!("Pass");
+    }
+    state["End"] = json!(true);
+    run_asl(
+        json!({"StartAt": "S", "States": {"S": state}}),
+        input,
+        Registry::new(),
+    )
+    .await
+}
+
+async fn one_ok(state: Value, input: Value) -> Value {
+    let out = one(state, input).await;
+    assert_eq!(out.status, Status::Succeeded, "{:?}", out.error);
+    out.output.unwrap()
+}
+
+fn doc_input() -> Value {
+    json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"})
+}
+
+#[tokio::test]
+async fn docs_result_path_forms() {
+    let hello = json!("Hello, Step Functions!");
+    // Default and "$": the result replaces the input.
+    assert_eq!(one_ok(json!({"Result": hello}), doc_input()).await, hello);
+    assert_eq!(
+        one_ok(json!({"Result": hello, "ResultPath": "$"}), doc_input()).await,
+        hello
+    );
+    // null: the input passes through, the result is discarded.
+    assert_eq!(
+        one_ok(json!({"Result": hello, "ResultPath": null}), doc_input()).await,
+        doc_input()
+    );
+    // A path: the result is added to the input.
+    let mut want = doc_input();
+    want["taskresult"] = hello.clone();
+    assert_eq!(
+        one_ok(
+            json!({"Result": hello, "ResultPath": "$.taskresult"}),
+            doc_input()
+        )
+        .await,
+        want
+    );
+    // A path that exists: the node is replaced.
+    let mut want = doc_input();
+    want["who"] = hello.clone();
+    assert_eq!(
+        one_ok(json!({"Result": hello, "ResultPath": "$.who"}), doc_input()).await,
+        want
+    );
+    // A nested path creates the objects on the way.
+    let mut want = doc_input();
+    want["strings"] = json!({"lambdaresult": hello});
+    assert_eq!(
+        one_ok(
+            json!({"Result": hello, "ResultPath": "$.strings.lambdaresult"}),
+            doc_input()
+        )
+        .await,
+        want
+    );
+    // A path through a value that is not an object fails with
+    // States.ResultPathMatchFailure.
+    let out = one(
+        json!({"Result": 1, "ResultPath": "$.who.name"}),
+        doc_input(),
+    )
+    .await;
+    assert_eq!(out.error.unwrap().error, "States.ResultPathMatchFailure");
+}
+
+#[tokio::test]
+async fn docs_input_path_parameters_output_path() {
+    // InputPath selects part of the input.
+    let input = json!({"comment": "Example for InputPath.",
+        "dataset1": {"val1": 1, "val2": 2, "val3": 3},
+        "dataset2": {"val1": "a", "val2": "b", "val3": "c"}});
+    assert_eq!(
+        one_ok(json!({"InputPath": "$.dataset2"}), input.clone()).await,
+        json!({"val1": "a", "val2": "b", "val3": "c"})
+    );
+    // An InputPath may select an array item.
+    assert_eq!(
+        one_ok(json!({"InputPath": "$.a[1]"}), json!({"a": [1, 2, 3]})).await,
+        json!(2)
+    );
+    // Parameters: static values and `.$` paths, nested.
+    let input = json!({"comment": "Example for Parameters.",
+        "product": {"details": {"color": "blue", "size": "small", "material": "cotton"},
+            "availability": "in stock", "sku": "2317", "cost": "$23"}});
+    assert_eq!(
+        one_ok(
+            json!({"Parameters": {"comment": "Selecting what I care about.",
+            "MyDetails": {"size.$": "$.product.details.size",
+                "exists.$": "$.product.availability", "StaticValue": "foo"}}}),
+            input
+        )
+        .await,
+        json!({"comment": "Selecting what I care about.",
+            "MyDetails": {"size": "small", "exists": "in stock", "StaticValue": "foo"}})
+    );
+    // A `.$` path that selects with a wildcard gives an array.
+    assert_eq!(
+        one_ok(
+            json!({"Parameters": {"all.$": "$.items[*].id"}}),
+            json!({"items": [{"id": 1}, {"id": 2}]})
+        )
+        .await,
+        json!({"all": [1, 2]})
+    );
+    // OutputPath selects part of the output; InputPath, ResultPath and
+    // OutputPath compose in that order.
+    assert_eq!(
+        one_ok(
+            json!({"InputPath": "$.lambda", "Result": {"k": 1}, "ResultPath": "$.data.r",
+                "OutputPath": "$.data"}),
+            json!({"lambda": {"who": "AWS"}, "data": {"x": 1}})
+        )
+        .await,
+        json!({"x": 1, "r": {"k": 1}})
+    );
+    // ResultPath writes into the state's raw input, not the InputPath
+    // selection.
+    assert_eq!(
+        one_ok(
+            json!({"InputPath": "$.a", "Result": 2, "ResultPath": "$.b"}),
+            json!({"a": {"x": 1}})
+        )
+        .await,
+        json!({"a": {"x": 1}, "b": 2})
+    );
+    // OutputPath null gives {}.
+    assert_eq!(
+        one_ok(json!({"OutputPath": null}), json!({"a": 1})).await,
+        json!({})
+    );
+    // An OutputPath that selects nothing is States.Runtime.
+    let out = one(json!({"OutputPath": "$.nope"}), json!({"a": 1})).await;
+    assert_eq!(out.error.unwrap().error, "States.Runtime");
+}
+
+#[tokio::test]
+async fn docs_result_selector_on_a_task() {
+    let mut reg = Registry::new();
+    reg.func("createCluster", |_c: TaskCall| async move {
+        Ok(
+            json!({"resourceType": "elasticmapreduce", "resource": "createCluster.sync",
+            "output": {"SdkHttpMetadata": {"HttpStatusCode": 200},
+                "ClusterId": "AKIAIOSFODNN7EXAMPLE"}}),
+        )
+    });
+    let out = run_asl(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "createCluster",
+            "ResultSelector": {"ClusterId.$": "$.output.ClusterId", "ResourceType.$": "$.resourceType"},
+            "ResultPath": "$.EMROutput", "End": true}}}),
+        json!({"cluster": "my"}),
+        reg,
+    )
+    .await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"cluster": "my", "EMROutput": {"ClusterId": "AKIAIOSFODNN7EXAMPLE",
+            "ResourceType": "elasticmapreduce"}})
+    );
+}
+
+#[tokio::test]
+async fn docs_intrinsic_functions() {
+    let f = |expr: &str| json!({"Parameters": {"r.$": expr}});
+    let cases: Vec<(&str, Value, Value)> = vec![
+        ("States.Array($.Id)", json!({"Id": 123456}), json!([123456])),
+        (
+            "States.ArrayPartition($.inputArray, 4)",
+            json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9]}),
+            json!([[1, 2, 3, 4], [5, 6, 7, 8], [9]]),
+        ),
+        (
+            "States.ArrayContains($.inputArray, $.lookingFor)",
+            json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9], "lookingFor": 5}),
+            json!(true),
+        ),
+        (
+            "States.ArrayRange(1, 9, 2)",
+            json!({}),
+            json!([1, 3, 5, 7, 9]),
+        ),
+        ("States.ArrayRange(5, 1, -2)", json!({}), json!([5, 3, 1])),
+        (
+            // At the end of i64's range the sequence stops instead of overflowing.
+            "States.ArrayRange(9223372036854775806, 9223372036854775807, 5)",
+            json!({}),
+            json!([9223372036854775806i64]),
+        ),
+        (
+            "States.ArrayGetItem($.inputArray, $.index)",
+            json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9], "index": 5}),
+            json!(6),
+        ),
+        (
+            "States.ArrayLength($.inputArray)",
+            json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9]}),
+            json!(9),
+        ),
+        (
+            "States.ArrayUnique($.inputArray)",
+            json!({"inputArray": [1, 2, 3, 3, 3, 3, 3, 3, 4]}),
+            json!([1, 2, 3, 4]),
+        ),
+        (
+            "States.Base64Encode($.input)",
+            json!({"input": "Data to encode"}),
+            json!("RGF0YSB0byBlbmNvZGU="),
+        ),
+        (
+            "States.Base64Decode($.base64)",
+            json!({"base64": "RGF0YSB0byBlbmNvZGU="}),
+            json!("Data to encode"),
+        ),
+        (
+            "States.Hash($.Data, $.Algorithm)",
+            json!({"Data": "input data", "Algorithm": "SHA-1"}),
+            json!("aaff4a450a104cd177d28d18d74485e8cae074b7"),
+        ),
+        (
+            "States.JsonMerge($.json1, $.json2, false)",
+            json!({"json1": {"a": {"a1": 1, "a2": 2}, "b": 2},
+                "json2": {"a": {"a3": 1, "a4": 2}, "c": 3}}),
+            json!({"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3}),
+        ),
+        (
+            "States.StringToJson($.escapedJsonString)",
+            json!({"escapedJsonString": "{\"foo\": \"bar\"}"}),
+            json!({"foo": "bar"}),
+        ),
+        (
+            "States.JsonToString($.unescapedJson)",
+            json!({"unescapedJson": {"foo": "bar"}}),
+            json!("{\"foo\":\"bar\"}"),
+        ),
+        (
+            "States.MathAdd($.value1, $.step)",
+            json!({"value1": 111, "step": -1}),
+            json!(110),
+        ),
+        (
+            "States.StringSplit($.inputString, $.splitter)",
+            json!({"inputString": "1,2,3,4,5", "splitter": ","}),
+            json!(["1", "2", "3", "4", "5"]),
+        ),
+        (
+            "States.StringSplit($.inputString, $.splitter)",
+            json!({"inputString": "This.is+a,test=string", "splitter": ".+,="}),
+            json!(["This", "is", "a", "test", "string"]),
+        ),
+        (
+            "States.Format('Hello, my name is {}.', $.name)",
+            json!({"name": "Arnav"}),
+            json!("Hello, my name is Arnav."),
+        ),
+        (
+            "States.Format('{} {} \\{\\} \\'q\\'', $.n, $.b)",
+            json!({"n": 1.5, "b": true}),
+            json!("1.5 true {} 'q'"),
+        ),
+        (
+            // Nine nested calls, as in the documentation's ARN example.
+            "States.Format('{}.{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1), States.ArrayLength(States.Array(1, 2)))",
+            json!({"ImageRecipe": {"Arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/r/1.2.3"}}),
+            json!("1.2.2"),
+        ),
+    ];
+    for (expr, input, want) in cases {
+        assert_eq!(one_ok(f(expr), input).await, json!({"r": want}), "{expr}");
+    }
+    // MathRandom: within [start, end); a seed repeats.
+    let r = one_ok(f("States.MathRandom(1, 999)"), json!({})).await["r"]
+        .as_i64()
+        .unwrap();
+    assert!((1..999).contains(&r));
+    let a = one_ok(f("States.MathRandom(1, 999, 42)"), json!({})).await;
+    let b = one_ok(f("States.MathRandom(1, 999, 42)"), json!({})).await;
+    assert_eq!(a, b);
+    // UUID: a version 4 UUID.
+    let u = one_ok(f("States.UUID()"), json!({})).await;
+    let u = u["r"].as_str().unwrap();
+    assert_eq!(u.len(), 36);
+    assert_eq!(&u[14..15], "4");
+    // Failures are States.IntrinsicFailure (and catchable).
+    for (expr, input) in [
+        ("States.ArrayGetItem($.a, 5)", json!({"a": [1]})),
+        ("States.StringToJson($.s)", json!({"s": "{not json"})),
+        ("States.Base64Decode($.s)", json!({"s": "***"})),
+        ("States.Hash($.s, 'SHA-3')", json!({"s": "x"})),
+        ("States.ArrayRange(1, 2000, 1)", json!({})),
+        ("States.ArrayRange(1, 3, 0)", json!({})),
+        ("States.MathAdd(9223372036854775807, 1)", json!({})),
+        ("States.Format('{} {}', $.a)", json!({"a": 1})),
+    ] {
+        let out = one(f(expr), input).await;
+        assert_eq!(out.status, Status::Failed, "{expr}");
+        assert_eq!(
+            out.error.unwrap().error,
+            "States.IntrinsicFailure",
+            "{expr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn docs_choice_rules() {
+    let doc = json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [
+            {"Not": {"Variable": "$.type", "StringEquals": "Private"}, "Next": "Public"},
+            {"Variable": "$.value", "IsPresent": false, "Next": "Missing"},
+            {"Variable": "$.value", "IsNull": true, "Next": "Null"},
+            {"Variable": "$.value", "IsNumeric": false, "Next": "NotNumber"},
+            {"Variable": "$.value", "NumericEquals": 0, "Next": "Zero"},
+            {"And": [{"Variable": "$.value", "NumericGreaterThanEquals": 20},
+                     {"Variable": "$.value", "NumericLessThan": 30}], "Next": "Twenties"},
+            {"Variable": "$.value", "NumericLessThanEqualsPath": "$.limit", "Next": "UnderLimit"}
+        ], "Default": "Other"},
+        "Public": {"Type": "Pass", "Result": "Public", "End": true},
+        "Missing": {"Type": "Pass", "Result": "Missing", "End": true},
+        "Null": {"Type": "Pass", "Result": "Null", "End": true},
+        "NotNumber": {"Type": "Pass", "Result": "NotNumber", "End": true},
+        "Zero": {"Type": "Pass", "Result": "Zero", "End": true},
+        "Twenties": {"Type": "Pass", "Result": "Twenties", "End": true},
+        "UnderLimit": {"Type": "Pass", "Result": "UnderLimit", "End": true},
+        "Other": {"Type": "Pass", "Result": "Other", "End": true}}});
+    let cases = [
+        (json!({"type": "Public"}), "Public"),
+        (json!({"type": "Private"}), "Missing"),
+        (json!({"type": "Private", "value": null}), "Null"),
+        (json!({"type": "Private", "value": "7"}), "NotNumber"),
+        (json!({"type": "Private", "value": 0}), "Zero"),
+        (json!({"type": "Private", "value": 0.0}), "Zero"),
+        (json!({"type": "Private", "value": 25}), "Twenties"),
+        (
+            json!({"type": "Private", "value": 30, "limit": 30}),
+            "UnderLimit",
+        ),
+        (
+            json!({"type": "Private", "value": 31, "limit": 30}),
+            "Other",
+        ),
+        // A ...Path operand that selects nothing makes the rule false.
+        (json!({"type": "Private", "value": 31}), "Other"),
+    ];
+    for (input, want) in cases {
+        let out = run_asl(doc.clone(), input.clone(), Registry::new()).await;
+        assert_eq!(out.output.unwrap(), json!(want), "{input}");
+    }
+    // String and timestamp families, StringMatches with escapes.
+    let doc = json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [
+            {"Variable": "$.s", "StringMatches": "log-*.txt", "Next": "Log"},
+            {"Variable": "$.s", "StringMatches": "a\\*b", "Next": "Star"},
+            {"Variable": "$.s", "StringGreaterThanEqualsPath": "$.min", "Next": "Late"},
+            {"Variable": "$.t", "TimestampEqualsPath": "$.u", "Next": "Same"},
+            {"Variable": "$.t", "IsTimestamp": true, "Next": "Stamp"},
+            {"Variable": "$.b", "BooleanEqualsPath": "$.c", "Next": "Bools"}
+        ], "Default": "Other"},
+        "Log": {"Type": "Pass", "Result": "Log", "End": true},
+        "Star": {"Type": "Pass", "Result": "Star", "End": true},
+        "Late": {"Type": "Pass", "Result": "Late", "End": true},
+        "Same": {"Type": "Pass", "Result": "Same", "End": true},
+        "Stamp": {"Type": "Pass", "Result": "Stamp", "End": true},
+        "Bools": {"Type": "Pass", "Result": "Bools", "End": true},
+        "Other": {"Type": "Pass", "Result": "Other", "End": true}}});
+    let cases = [
+        (json!({"s": "log-2024-01-01.txt"}), "Log"),
+        (json!({"s": "a*b"}), "Star"),
+        (json!({"s": "axb"}), "Other"),
+        (json!({"s": "m", "min": "l"}), "Late"),
+        (
+            json!({"t": "2016-03-14T01:59:00Z", "u": "2016-03-14T02:59:00+01:00"}),
+            "Same",
+        ),
+        (json!({"t": "2016-03-14T01:59:00Z"}), "Stamp"),
+        (json!({"t": "2016-03-14 01:59:00"}), "Other"),
+        (json!({"b": false, "c": false}), "Bools"),
+        (json!({"b": false, "c": "false"}), "Other"),
+    ];
+    for (input, want) in cases {
+        let out = run_asl(doc.clone(), input.clone(), Registry::new()).await;
+        assert_eq!(out.output.unwrap(), json!(want), "{input}");
+    }
+}
+
+#[tokio::test]
+async fn docs_retry_intervals_backoff_and_max_delay() {
+    // IntervalSeconds 3, BackoffRate 1.5, MaxAttempts 3: waits 3, 4.5, 6.75 s;
+    // MaxDelaySeconds caps each wait.
+    for (max_delay, waited_ms) in [
+        (None, 3_000 + 4_500 + 6_750),
+        (Some(4), 3_000 + 4_000 + 4_000),
+    ] {
+        let (reg, _calls) = flaky(3, "flaky");
+        let c = clock();
+        let mut retrier = json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3,
+            "BackoffRate": 1.5, "MaxAttempts": 3});
+        if let Some(m) = max_delay {
+            retrier["MaxDelaySeconds"] = json!(m);
+        }
+        let wf = asl(json!({"StartAt": "T", "States": {"T": {"Type": "Task",
+            "Resource": "flaky", "Retry": [retrier], "End": true}}}));
+        let start = c.now_ms();
+        let out = Engine::new(reg, c.clone()).run(wf, json!({})).await;
+        assert_eq!(out.status, Status::Succeeded, "{:?}", out.error);
+        assert_eq!(c.now_ms() - start, waited_ms);
+    }
+    // MaxAttempts 0: never retried; the first matching retrier decides.
+    let (reg, calls) = flaky(1, "flaky");
+    let out = run_asl(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "flaky",
+            "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 0},
+                      {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}], "End": true}}}),
+        json!({}),
+        reg,
+    )
+    .await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(*calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn docs_catch_error_output_and_fallbacks() {
+    // The error output lands at the catcher's ResultPath; without one it
+    // replaces the input.
+    let doc = |rp: Value| {
+        let mut catcher = json!({"ErrorEquals": ["States.ALL"], "Next": "Recovered"});
+        if !rp.is_null() {
+            catcher["ResultPath"] = rp;
+        }
+        json!({"StartAt": "F", "States": {
+            "F": {"Type": "Parallel", "Branches": [{"StartAt": "X", "States": {
+                "X": {"Type": "Fail", "Error": "CustomError", "Cause": "This is a custom error!"}}}],
+                "Catch": [catcher], "End": true},
+            "Recovered": {"Type": "Pass", "End": true}}})
+    };
+    let out = run_asl(
+        doc(json!("$.error-info")),
+        json!({"foo": "bar"}),
+        Registry::new(),
+    )
+    .await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"foo": "bar", "error-info": {"Error": "CustomError", "Cause": "This is a custom error!"}})
+    );
+    let out = run_asl(doc(Value::Null), json!({"foo": "bar"}), Registry::new()).await;
+    assert_eq!(
+        out.output.unwrap(),
+        json!({"Error": "CustomError", "Cause": "This is a custom error!"})
+    );
+    // Catchers are tried in order; States.ALL catches what the named ones
+    // do not; a catcher that does not match lets the error through.
+    let run = |error: &'static str| {
+        run_asl(
+            json!({"StartAt": "F", "States": {
+                "F": {"Type": "Parallel", "Branches": [{"StartAt": "X", "States": {
+                    "X": {"Type": "Fail", "Error": error}}}],
+                    "Catch": [{"ErrorEquals": ["A", "B"], "Next": "AB"},
+                              {"ErrorEquals": ["States.ALL"], "Next": "All"}], "End": true},
+                "AB": {"Type": "Pass", "Result": "AB", "End": true},
+                "All": {"Type": "Pass", "Result": "All", "End": true}}}),
+            json!({}),
+            Registry::new(),
+        )
+    };
+    assert_eq!(run("B").await.output.unwrap(), json!("AB"));
+    assert_eq!(run("C").await.output.unwrap(), json!("All"));
+    let out = run_asl(
+        json!({"StartAt": "F", "States": {
+            "F": {"Type": "Parallel", "Branches": [{"StartAt": "X", "States": {
+                "X": {"Type": "Fail", "Error": "C"}}}],
+                "Catch": [{"ErrorEquals": ["A"], "Next": "AB"}], "End": true},
+            "AB": {"Type": "Succeed"}}}),
+        json!({}),
+        Registry::new(),
+    )
+    .await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.unwrap().error, "C");
+}
+
+#[tokio::test]
+async fn docs_map_item_selector_context_and_result() {
+    // The documentation's ItemSelector example: each item with its index
+    // and a value from the Map's input.
+    let out = one_ok(
+        json!({"Type": "Map", "ItemsPath": "$.detail.shipped",
+            "ItemSelector": {"ContextIndex.$": "$$.Map.Item.Index",
+                "ContextValue.$": "$$.Map.Item.Value", "delivery-partner.$": "$.delivery-partner"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "ResultPath": "$.detail.shipped"}),
+        json!({"delivery-partner": "UQS", "detail": {"shipped": [
+            {"prod": "R31", "dest-code": 9511, "quantity": 1344},
+            {"prod": "S39", "dest-code": 9511, "quantity": 40}]}}),
+    )
+    .await;
+    assert_eq!(
+        out,
+        json!({"delivery-partner": "UQS", "detail": {"shipped": [
+            {"ContextIndex": 0, "ContextValue": {"prod": "R31", "dest-code": 9511, "quantity": 1344}, "delivery-partner": "UQS"},
+            {"ContextIndex": 1, "ContextValue": {"prod": "S39", "dest-code": 9511, "quantity": 40}, "delivery-partner": "UQS"}]}})
+    );
+    // An empty array maps to an empty array; ItemsPath on a non-array is
+    // States.Runtime.
+    let map = json!({"Type": "Map", "ItemsPath": "$.xs",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}});
+    assert_eq!(one_ok(map.clone(), json!({"xs": []})).await, json!([]));
+    let out = one(map, json!({"xs": 5})).await;
+    assert_eq!(out.error.unwrap().error, "States.Runtime");
+    // The legacy Iterator and Parameters spellings work the same.
+    assert_eq!(
+        one_ok(
+            json!({"Type": "Map", "ItemsPath": "$.xs",
+                "Parameters": {"v.$": "$$.Map.Item.Value"},
+                "Iterator": {"StartAt": "P", "States": {"P": {"Type": "Pass", "OutputPath": "$.v", "End": true}}}}),
+            json!({"xs": [3, 4]})
+        )
+        .await,
+        json!([3, 4])
+    );
+}
+
+#[tokio::test]
+async fn docs_context_object_fields() {
+    let out = one_ok(
+        json!({"Parameters": {"state.$": "$$.State.Name", "retry.$": "$$.State.RetryCount",
+            "input.$": "$$.Execution.Input", "sm.$": "$$.StateMachine.Name",
+            "id.$": "$$.Execution.Id", "entered.$": "$$.State.EnteredTime"}}),
+        json!({"k": 1}),
+    )
+    .await;
+    assert_eq!(out["state"], "S");
+    assert_eq!(out["retry"], 0);
+    assert_eq!(out["input"], json!({"k": 1}));
+    assert!(out["sm"].is_string());
+    assert!(out["id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        out["entered"]
+            .as_str()
+            .and_then(crate::choice::parse_timestamp)
+            .is_some()
+    );
+}

@@ -45,8 +45,10 @@ use triggers::Trigger;
 pub const SUBSCRIBER: &str = "workflows";
 /// Events taken from the outbox at a time.
 const BATCH: usize = 100;
-/// The outbox is looked at this often even without a wake-up.
-const POLL: Duration = Duration::from_secs(5);
+/// After a store error the outbox is looked at again this much later.
+/// Otherwise the runner sleeps until the core loop wakes it (a new event),
+/// so an idle daemon has no timer of the runner's.
+const RETRY: Duration = Duration::from_secs(5);
 /// A cron sleep is cut into steps this long, so a wall-clock jump (a
 /// resume from sleep, a clock set) is noticed.
 const CRON_STEP: Duration = Duration::from_secs(30);
@@ -417,10 +419,12 @@ impl Runner {
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()));
+            let mut retry = false;
             let pending = match pending {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!("workflows: reading the outbox: {e}");
+                    retry = true;
                     Vec::new()
                 }
             };
@@ -451,6 +455,7 @@ impl Runner {
                     }
                 }
                 if failed {
+                    retry = true;
                     break;
                 }
                 last = Some(ev.seq);
@@ -463,10 +468,13 @@ impl Runner {
                     tracing::error!(
                         "workflows: acknowledging events failed; they will be seen again"
                     );
+                    retry = true;
                 }
             }
-            if pending.len() < BATCH {
-                let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+            if retry {
+                let _ = tokio::time::timeout(RETRY, self.wake.notified()).await;
+            } else if pending.len() < BATCH {
+                self.wake.notified().await;
             }
         }
     }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the Tend .msi under Wine as an MDM would, checks what it did, and
+# uninstalls it: the files in Program Files, the service `tend` registered
+# (and its state), the public properties written to
+# HKLM\SOFTWARE\Policies\Tend and read back by `tend config show`; after
+# `msiexec /x`, nothing of it left. Uses Tend's Wine prefix (tests/wine/).
+#
+# Usage: installers/tests/msi-wine.sh PATH/TO/tend-VERSION-x64.msi
+set -euo pipefail
+msi=$(realpath "${1:?usage: msi-wine.sh TEND.msi}")
+here=$(cd "$(dirname "$0")" && pwd)
+export WINEPREFIX=${TEND_WINEPREFIX:-$HOME/.cache/tend/wine}
+export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+"$here/../../tests/wine/setup.sh" "$WINEPREFIX"
+w() { timeout 300 wine "$@" </dev/null 2>/dev/null | tr -d '\r'; }
+fail() { echo "msi-wine: FAIL: $*" >&2; exit 1; }
+key='HKLM\SOFTWARE\Policies\Tend'
+exe="$WINEPREFIX/drive_c/Program Files/Tend/tend.exe"
+url=https://policy.example.com/tend/policy.json
+log=$(mktemp)
+keys=$(mktemp -d)
+trap 'rm -rf "$log" "$keys"' EXIT
+# A real public key: the service refuses to start with one that is not.
+minisign -G -W -p "$keys/tend.pub" -s "$keys/tend.key" >/dev/null
+pub=$(tail -n 1 "$keys/tend.pub")
+
+# A leftover from an interrupted run would turn the install into a repair.
+w msiexec /x "$(winepath -w "$msi")" /qn >/dev/null || true
+
+echo "== msiexec /i /qn POLICY_URL=... PUBLIC_KEY=... OWNER_EMAIL=..."
+timeout 300 wine msiexec /i "$(winepath -w "$msi")" /qn /l*v "$(winepath -w "$log")" \
+  POLICY_URL="$url" PUBLIC_KEY="$pub" OWNER_EMAIL=ada@example.com </dev/null \
+  || { tr -d '\r\0' <"$log" | tail -n 40 >&2; fail "msiexec /i failed"; }
+[ -f "$exe" ] || fail "tend.exe is not in Program Files"
+[ -f "$(dirname "$exe")/packaged-by" ] || fail "packaged-by is not beside tend.exe"
+
+echo "== the registry policy values"
+values=$(w reg query "$key")
+echo "$values"
+grep -q "$url" <<<"$values" || fail "policy_url not written"
+w reg query "$key" /v trusted_keys | grep -q "$pub" || fail "trusted_keys not written"
+w reg query "$key\\asset" /v owner_email | grep -q ada@example.com || fail "asset\\owner_email not written"
+echo "== tend config show reads them"
+shown=$(w "$exe" config show)
+echo "$shown"
+grep -q "$url" <<<"$shown" || fail "tend config show does not see policy_url"
+
+echo "== the service"
+# Wine's `sc qc` prints nothing: the service's registry key says the same.
+image=$(w reg query 'HKLM\SYSTEM\CurrentControlSet\Services\tend' /v ImagePath)
+echo "$image"
+grep -q 'tend.exe.* run --service' <<<"$image" || fail "the service tend is not registered with run --service"
+state=$(w sc query tend | awk '/STATE/ {print $4}')
+echo "service state: ${state:-unknown}"
+if [ "$state" != RUNNING ]; then
+  fail "the service is not running"
+fi
+echo "== tend update refuses (the MSI owns this install)"
+w "$exe" update apply 2>&1 | grep -q "managed by a package manager" || true
+
+echo "== footprint"
+du -sb "$(dirname "$exe")" | awk '{print "Program Files\\Tend: " $1 " bytes"}'
+
+echo "== msiexec /x"
+timeout 300 wine msiexec /x "$(winepath -w "$msi")" /qn </dev/null || fail "msiexec /x failed"
+[ ! -e "$exe" ] || fail "tend.exe left after uninstall"
+if w sc query tend | grep -q STATE; then fail "the service is still registered"; fi
+if w reg query "$key" /v policy_url | grep -q policy_url; then fail "policy_url left in the registry"; fi
+echo "msi-wine: OK"
