@@ -517,18 +517,25 @@ fn a_crashed_daemon_loses_no_transition() {
     assert_eq!(d.stop(), Some(0), "a clean stop after the crashes");
 }
 
-/// A copy of `tend` that another user can run: the build's own may sit in a
-/// directory only its owner can enter (a target dir under root's home).
+/// A `tend` that another user can run: the build's own may sit in a
+/// directory only its owner can enter (a target dir under root's home). One
+/// fixed place in the temp dir, replaced on each run, so runs leave no copies
+/// behind; a hard link costs nothing where the temp dir shares the file system.
 fn tend_bin_for_anyone() -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tend-e2e-bin-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("tend-e2e-anyone");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let staged = dir.join(format!("tend.{}", std::process::id()));
+        let _ = std::fs::remove_file(&staged);
+        if std::fs::hard_link(tend_bin(), &staged).is_err() {
+            std::fs::copy(tend_bin(), &staged).unwrap();
+        }
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.join("tend");
-        std::fs::copy(tend_bin(), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&staged, &bin).unwrap();
         bin
     })
     .clone()
