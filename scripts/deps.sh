@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs what building and testing Tend needs on Debian/Ubuntu. Idempotent.
-# Usage: scripts/deps.sh [run|test]
+# Usage: scripts/deps.sh [run|tray|test]
 set -euo pipefail
 what=${1:-run}
 
 # Run-time libraries the agent loads when present: libaugeas (the `augeas`
 # table, with Debian's lenses) and libmagic (the `magic` table).
 packages=(gcc pkg-config libaugeas0 augeas-lenses libmagic1)
+if [ "$what" = tray ] || [ "$what" = test ]; then
+  # Building the tray app (Tauri 2 on WebKitGTK, the tray icon over
+  # libayatana-appindicator).
+  packages+=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev)
+fi
 if [ "$what" = test ]; then
+  # The tray app's end-to-end tests: WebKitWebDriver under Xvfb, a private
+  # D-Bus session bus.
+  packages+=(webkit2gtk-driver xvfb dbus dbus-x11)
   # Live-machine table tests read these tools' output.
   packages+=(iptables dmsetup file hyperfine augeas-tools)
   # The stock minisign tool signs a policy as an admin would (policy_fetch test).
@@ -54,4 +62,6 @@ if [ "$what" = test ]; then
   # cargo xtask dist deb|rpm runs these.
   command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb@3.8.0
   command -v cargo-generate-rpm >/dev/null 2>&1 || cargo install --locked --quiet cargo-generate-rpm@0.21.1
+  # tauri-driver: the WebDriver front for the tray app's tests.
+  command -v tauri-driver >/dev/null 2>&1 || cargo install --locked --quiet tauri-driver@2.1.0
 fi

@@ -33,7 +33,10 @@ cargo build --locked -p tend
 echo "== augeas lens tests"
 augparse -I agent/lenses agent/lenses/tests/test_tend_extra.aug
 echo "== cargo test"
-cargo test --locked --workspace --all-targets
+cargo test --locked --workspace --all-targets --exclude tend-tray
+
+echo "== tray app: unit tests, then its window end to end (Xvfb, tauri-driver, WebKitWebDriver)"
+cargo test --locked -p tend-tray --all-targets
 
 echo "== Apple targets: type-check (cargo-zigbuild; zig compiles the bundled SQLite)"
 # notify-rust's mac-notification-sys compiles Objective-C against Apple's Cocoa

@@ -1,0 +1,165 @@
+//! The tray's connection to the Tend service, through the library's local
+//! API client: one connection subscribed to pushes, one for requests.
+//!
+//! The loop connects, says `hello`, registers this user session, reads
+//! `status` and `checks`, then waits for pushes and reads them again after
+//! each burst. When the service goes away (a restart, an upgrade) the model
+//! says so and the loop reconnects with a short backoff; nothing runs on a
+//! timer while connected, so an idle tray uses no CPU.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tend::ipc::client::{Client, ClientError};
+use tend::ipc::proto::{Op, Push};
+
+use crate::model::Model;
+
+/// How long one request may take (a re-check runs the query first).
+const CALL: Duration = Duration::from_secs(10);
+const RECHECK: Duration = Duration::from_secs(120);
+/// Pushes closer together than this are read as one change.
+const SETTLE: Duration = Duration::from_millis(150);
+/// Reconnection backoff.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// The shared model, and how to tell the tray and window it changed.
+#[derive(Clone)]
+pub struct Link {
+    pub endpoint: String,
+    pub model: Arc<Mutex<Model>>,
+    pub changed: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Link {
+    fn update(&self, f: impl FnOnce(&mut Model)) {
+        f(&mut self.model.lock().unwrap_or_else(|p| p.into_inner()));
+        (self.changed)();
+    }
+
+    /// Runs forever: connect, follow, reconnect.
+    pub async fn run(self) {
+        let mut retry = FIRST_RETRY;
+        loop {
+            let mut followed = false;
+            let err = self.follow(&mut followed).await;
+            tracing::info!(
+                "the Tend service at {} is unreachable: {err}",
+                self.endpoint
+            );
+            self.update(|m| m.lost(err.to_string()));
+            if followed {
+                retry = FIRST_RETRY;
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(LAST_RETRY);
+        }
+    }
+
+    /// One connection's life; returns why it ended.
+    async fn follow(&self, followed: &mut bool) -> ClientError {
+        let mut subscription = match Client::connect(&self.endpoint).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut rpc = match Client::connect(&self.endpoint).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let hello = match rpc.call(&Op::Hello, CALL).await {
+            Ok(h) => h,
+            Err(e) => return e,
+        };
+        if let Err(e) = subscription.call(&Op::Subscribe, CALL).await {
+            return e;
+        }
+        if hello["access"] != "read" {
+            // This is the user's session: the daemon re-checks everything
+            // (the user just logged in) and knows someone can see buttons.
+            let session = Op::Session {
+                user: std::env::var("USER").ok(),
+                display: std::env::var("WAYLAND_DISPLAY")
+                    .or_else(|_| std::env::var("DISPLAY"))
+                    .ok(),
+            };
+            if let Err(e) = rpc.call(&session, CALL).await {
+                tracing::warn!("registering the user session: {e}");
+            }
+        }
+        *followed = true;
+        tracing::info!(
+            "connected to the Tend service {} at {}",
+            hello["version"],
+            self.endpoint
+        );
+
+        // Pushes are read on their own task: reading a line is not
+        // cancel-safe, a channel is.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Push, ClientError>>(64);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = subscription.next_push().await;
+                let end = next.is_err();
+                if tx.send(next).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        let result = async {
+            self.refresh(&mut rpc, &hello).await?;
+            loop {
+                let Some(first) = rx.recv().await else {
+                    return Err(ClientError::Closed);
+                };
+                self.take(first?);
+                // Let a burst (a run of every check) settle.
+                while let Ok(Some(more)) = tokio::time::timeout(SETTLE, rx.recv()).await {
+                    self.take(more?);
+                }
+                self.refresh(&mut rpc, &hello).await?;
+            }
+        }
+        .await;
+        reader.abort();
+        match result {
+            Ok(()) => ClientError::Closed,
+            Err(e) => e,
+        }
+    }
+
+    fn take(&self, push: Push) {
+        if push.push == "check" {
+            let at = now_ms();
+            self.model
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .changed(at, &push.data);
+        }
+    }
+
+    async fn refresh(&self, rpc: &mut Client, hello: &Value) -> Result<(), ClientError> {
+        let status = rpc.call(&Op::Status, CALL).await?;
+        let checks = rpc.call(&Op::Checks, CALL).await?;
+        self.update(|m| m.connected(hello.clone(), status, checks));
+        Ok(())
+    }
+}
+
+/// One request on a connection of its own (the window's buttons).
+pub async fn call(endpoint: &str, op: Op) -> Result<Value, ClientError> {
+    let timeout = if matches!(op, Op::Recheck { .. }) {
+        RECHECK
+    } else {
+        CALL
+    };
+    Client::connect(endpoint).await?.call(&op, timeout).await
+}
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

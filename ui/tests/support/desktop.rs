@@ -1,0 +1,174 @@
+//! A private desktop for the window tests: an Xvfb display, a D-Bus session
+//! bus with no service files (so GTK activates no accessibility bus or
+//! keyring), and tauri-driver in front of WebKitWebDriver. Every process is
+//! stopped when its guard drops: tauri-driver with SIGTERM (so it ends its
+//! WebKitWebDriver and the app), the others with SIGTERM then SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process stopped on drop.
+pub struct Proc {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds a program or explains what installs it.
+pub fn program(name: &str, hint: &str) -> PathBuf {
+    let from_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    });
+    let home_cargo = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cargo/bin").join(name))
+        .filter(|f| f.is_file());
+    from_path
+        .or(home_cargo)
+        .unwrap_or_else(|| panic!("{name} is missing: {hint} (scripts/deps.sh test installs it)"))
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts Xvfb on the first free display number from 90; returns `:N`.
+pub fn xvfb(log: &Path) -> (Proc, String) {
+    let bin = program("Xvfb", "Debian's xvfb");
+    for n in 90..140 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        {
+            continue;
+        }
+        let display = format!(":{n}");
+        let child = Command::new(&bin)
+            .args([&display, "-screen", "0", "1280x1000x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(open_log(log))
+            .spawn()
+            .expect("Xvfb starts");
+        let mut p = Proc {
+            name: "Xvfb",
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return (p, display);
+            }
+            if let Ok(Some(_)) = p.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(p);
+    }
+    panic!("no display could be started; see {}", log.display());
+}
+
+/// Starts a private session bus; returns its address.
+pub fn dbus(dir: &Path) -> (Proc, String) {
+    let bin = program("dbus-daemon", "Debian's dbus");
+    let config = dir.join("session.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            dir.display()
+        ),
+    )
+    .expect("write the bus config");
+    let mut child = Command::new(bin)
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--print-address=1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let p = Proc {
+        name: "dbus-daemon",
+        child,
+    };
+    let mut address = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut address)
+        .expect("dbus-daemon prints its address");
+    assert!(!address.trim().is_empty(), "dbus-daemon printed no address");
+    (p, address.trim().to_string())
+}
+
+/// Starts tauri-driver on `port` with `env`; waits until it listens.
+pub fn tauri_driver(port: u16, env: &[(String, String)], log: &Path) -> Proc {
+    let driver = program(
+        "tauri-driver",
+        "`cargo install --locked tauri-driver@2.1.0`",
+    );
+    let native = program("WebKitWebDriver", "Debian's webkit2gtk-driver");
+    let child = Command::new(driver)
+        .args(["--port", &port.to_string()])
+        .args(["--native-port", &free_port().to_string()])
+        .arg("--native-driver")
+        .arg(native)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(open_log(log))
+        .stderr(open_log(log))
+        .spawn()
+        .expect("tauri-driver starts");
+    let p = Proc {
+        name: "tauri-driver",
+        child,
+    };
+    super::webdriver::wait_ready(port, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(log).unwrap_or_default()));
+    p
+}
+
+fn open_log(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open a log")
+}
