@@ -15,6 +15,12 @@ pub struct Proc {
     child: Child,
 }
 
+impl Proc {
+    pub fn new(name: &'static str, child: Child) -> Proc {
+        Proc { name, child }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         // SAFETY: signalling our own child.
