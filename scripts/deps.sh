@@ -14,8 +14,8 @@ if [ "$what" = tray ] || [ "$what" = test ]; then
 fi
 if [ "$what" = test ]; then
   # The tray app's end-to-end tests: WebKitWebDriver under Xvfb, a private
-  # D-Bus session bus.
-  packages+=(webkit2gtk-driver xvfb dbus dbus-x11)
+  # D-Bus session bus; xdotool closes its window in scripts/measure-tray.sh.
+  packages+=(webkit2gtk-driver xvfb dbus dbus-x11 xdotool)
   # Live-machine table tests read these tools' output.
   packages+=(iptables dmsetup file hyperfine augeas-tools)
   # The stock minisign tool signs a policy as an admin would (policy_fetch test).

@@ -136,7 +136,6 @@ function render(s) {
   document.body.dataset.connected = s.unreachable ? "false" : "true";
   document.getElementById("badge").dataset.level = s.level;
   document.getElementById("headline").textContent = s.headline;
-  document.title = `Tend — ${s.headline}`;
   const sub = [];
   if (s.asset && s.asset.name) sub.push(s.asset.name);
   if (s.no_tray) sub.push("Tend opened this window because this desktop shows no tray icons.");
@@ -199,6 +198,15 @@ document.addEventListener("click", (ev) => {
   ev.preventDefault();
   const url = a.getAttribute("href");
   if (url && url !== "#") announce(`Open this address in your browser: ${url}`);
+});
+
+// Escape or Ctrl+W closes the window (and frees its webview; the tray stays).
+document.addEventListener("keydown", (ev) => {
+  const ctrlW = (ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "w";
+  if (ev.key === "Escape" || ctrlW) {
+    ev.preventDefault();
+    window.__TAURI__.window.getCurrentWindow().close();
+  }
 });
 
 listen("state", () => refresh());

@@ -103,7 +103,7 @@ fn tray_menu_follows_the_state_and_its_items_work() {
         .stderr(std::fs::File::create(&app_log).unwrap())
         .spawn()
         .expect("tend-tray starts");
-    let _app = Proc::new("tend-tray", child);
+    let app = Proc::new("tend-tray", child);
     let log = || std::fs::read_to_string(&app_log).unwrap_or_default();
 
     let item = panel
@@ -161,6 +161,29 @@ fn tray_menu_follows_the_state_and_its_items_work() {
         ]
     );
     assert_ne!(panel.string(&item, "IconName"), failing_icon);
+
+    // "Open Tend" creates the window and its webview (WebKit's web process);
+    // closing it (Escape) destroys them: the tray alone holds no webview.
+    let web = |pid| {
+        desktop::children(pid)
+            .iter()
+            .filter(|c| c.starts_with("WebKitWebProces"))
+            .count()
+    };
+    assert_eq!(web(app.pid()), 0, "{:?}", desktop::children(app.pid()));
+    panel.click(&item, "Open Tend").unwrap();
+    wait_until(Duration::from_secs(30), "the window's web process", || {
+        Ok(web(app.pid()) == 1)
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the window closed with Escape",
+        || {
+            desktop::key_to_window(&display, "Tend", "Escape")?;
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(web(app.pid()) == 0)
+        },
+    );
 
     // The service stops: the menu says so.
     d.stop();

@@ -19,6 +19,10 @@ impl Proc {
     pub fn new(name: &'static str, child: Child) -> Proc {
         Proc { name, child }
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Proc {
@@ -38,6 +42,53 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The names of `pid`'s child processes (from /proc/*/stat).
+pub fn children(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let stat = std::fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        let state = rest.split_whitespace().next()?;
+        (ppid == pid && state != "Z").then_some(comm)
+    })
+    .collect()
+}
+
+/// Sends a key to the window whose title starts with `title` on the
+/// (private) `display` (xdotool: focus it, then type through XTEST). GTK
+/// has hidden windows of the same name; the one that takes the focus is
+/// the one.
+pub fn key_to_window(display: &str, title: &str, key: &str) -> Result<(), String> {
+    let xdotool = program("xdotool", "Debian's xdotool");
+    let out = Command::new(&xdotool)
+        .env("DISPLAY", display)
+        .args(["search", "--name"])
+        .arg(format!("^{title}"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let windows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for w in &windows {
+        let focused = Command::new(&xdotool)
+            .env("DISPLAY", display)
+            .args(["windowfocus", "--sync", w, "key", key])
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if focused.success() {
+            return Ok(());
+        }
+    }
+    Err(format!("no window {title:?} took the focus ({windows:?})"))
 }
 
 /// Finds a program or explains what installs it.
