@@ -217,6 +217,17 @@ fn the_default_nudge_reaches_the_user_by_toast_and_by_slack() {
     let first = the_running_execution(&d, &[]);
     wait_in(&d, &first, "toast_1");
     let calls = toasts.wait_for_calls(1, LIMIT);
+    // The status names the execution waiting for an answer about the
+    // check, so the tray can offer the same buttons.
+    let status = api(&d, json!({"op": "status"}));
+    let check = status["result"]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "firewall"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(check["awaiting"]["execution"], first.as_str(), "{check}");
+    assert_eq!(check["awaiting"]["events"][0], "yes", "{check}");
+    assert!(check["awaiting"].get("token").is_none(), "{check}");
     let toast = calls.last().unwrap().clone();
     assert_eq!(toast.summary, "Firewall enabled is failing");
     assert!(toast.body.ends_with(REMEDIATION), "{}", toast.body);

@@ -227,11 +227,21 @@ impl Model {
 }
 
 /// A workflow execution waiting for a button about a check: the daemon
-/// names it in the check's `awaiting` field (`execution`, `token`).
+/// names it in the check's `awaiting` field (`execution`, the `events` it
+/// waits for; a `token` where the caller is not the console user's session).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Waiting {
     pub execution: String,
     pub token: Option<String>,
+    pub events: Vec<String>,
+}
+
+impl Waiting {
+    /// Whether the execution waits for the event `name` (the seed's and the
+    /// default nudge's buttons are `yes` and `no`).
+    pub fn takes(&self, name: &str) -> bool {
+        self.events.iter().any(|e| e == name)
+    }
 }
 
 fn waiting(check: &Value) -> Option<Waiting> {
@@ -239,6 +249,14 @@ fn waiting(check: &Value) -> Option<Waiting> {
     Some(Waiting {
         execution: a["execution"].as_str()?.to_string(),
         token: a["token"].as_str().map(str::to_string),
+        events: a["events"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

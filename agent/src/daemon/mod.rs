@@ -247,11 +247,26 @@ impl Api {
             .map_err(|e| ApiError::new("internal", e))?;
         let by_id: HashMap<&str, &CheckState> = states.iter().map(|s| (s.id.as_str(), s)).collect();
         let v = self.0.view();
+        // A workflow waiting for the user's answer about a check: the tray
+        // shows its buttons. Only the execution's id: the interaction op
+        // admits the console user's session without the link token, and any
+        // local user may read status.
+        let awaiting = self
+            .0
+            .workflows()
+            .map(|w| w.awaiting_by_check())
+            .unwrap_or_default();
         let checks: Vec<Value> = v
             .policy
             .checks
             .iter()
-            .map(|c| check_json(c, by_id.get(c.id.as_str()).copied(), &v, self.0.platform))
+            .map(|c| {
+                let mut j = check_json(c, by_id.get(c.id.as_str()).copied(), &v, self.0.platform);
+                if let Some(a) = awaiting.get(&c.id) {
+                    j["awaiting"] = a.clone();
+                }
+                j
+            })
             .collect();
         let count = |s: &str| checks.iter().filter(|c| c["status"] == s).count();
         Ok(json!({

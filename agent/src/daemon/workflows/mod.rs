@@ -405,6 +405,35 @@ impl Runner {
             .collect()
     }
 
+    /// The live executions waiting for a person's answer about a check, by
+    /// the check id their triggering event names (`item.id`): what the tray
+    /// shows its buttons for. The execution started last wins.
+    pub fn awaiting_by_check(&self) -> HashMap<String, Value> {
+        let mut by_check: HashMap<String, (u64, Value)> = HashMap::new();
+        for ex in lock(&self.live).values() {
+            let names: Vec<String> = ex
+                .awaiting_now()
+                .into_iter()
+                .flat_map(|a| a.names)
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let state = ex.snapshot();
+            let Some(check) = state.input["item"]["id"].as_str() else {
+                continue;
+            };
+            let entry = json!({"execution": state.id, "workflow": state.workflow, "events": names});
+            match by_check.get(check) {
+                Some((started, _)) if *started > state.started_ms => {}
+                _ => {
+                    by_check.insert(check.to_string(), (state.started_ms, entry));
+                }
+            }
+        }
+        by_check.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
     /// The outbox subscriber: starts what each event triggers, then
     /// acknowledges it.
     pub async fn consume(self: Arc<Self>) {
