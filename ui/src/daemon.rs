@@ -75,19 +75,8 @@ impl Link {
         if let Err(e) = subscription.call(&Op::Subscribe, CALL).await {
             return e;
         }
-        if hello["access"] != "read" {
-            // This is the user's session: the daemon re-checks everything
-            // (the user just logged in) and knows someone can see buttons.
-            let session = Op::Session {
-                user: std::env::var("USER").ok(),
-                display: std::env::var("WAYLAND_DISPLAY")
-                    .or_else(|_| std::env::var("DISPLAY"))
-                    .ok(),
-            };
-            if let Err(e) = rpc.call(&session, CALL).await {
-                tracing::warn!("registering the user session: {e}");
-            }
-        }
+        // Registering as the user's session (and showing notifications) is
+        // the job of `tend::notify::session`, which main.rs runs beside this.
         *followed = true;
         tracing::info!(
             "connected to the Tend service {} at {}",

@@ -71,15 +71,17 @@ fn snapshot(app: State<'_, App>) -> Value {
 async fn recheck(app: State<'_, App>, check: String) -> Result<Value, String> {
     let waiting = app.model().waiting_for(&check);
     let endpoint = app.link.endpoint.clone();
-    if let Some(w) = waiting {
+    if let Some(w) = waiting.filter(|w| w.takes("yes")) {
         let op = Op::Interaction {
             execution: w.execution,
             event: "yes".into(),
             token: w.token,
         };
-        daemon::call(&endpoint, op)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The re-check below is what the user asked for; a workflow that
+        // stopped waiting meanwhile must not stand in its way.
+        if let Err(e) = daemon::call(&endpoint, op).await {
+            tracing::warn!(check = %check, "answering the waiting workflow: {e}");
+        }
     }
     daemon::call(&endpoint, Op::Recheck { check: Some(check) })
         .await
@@ -96,7 +98,7 @@ async fn remind(app: State<'_, App>, check: String) -> Result<String, String> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .snoozed_until = Some(Instant::now() + SNOOZE);
-    match waiting {
+    match waiting.filter(|w| w.takes("no")) {
         Some(w) => {
             let op = Op::Interaction {
                 execution: w.execution,
@@ -314,6 +316,12 @@ fn run(args: Args) -> tauri::Result<()> {
             if args.show {
                 open_window(&handle, None);
             }
+            // The user-session role: native notifications with buttons,
+            // answered back to the service (the same code as `tend session`).
+            tauri::async_runtime::spawn(tend::notify::session::run(
+                link.endpoint.clone(),
+                "Tend".to_string(),
+            ));
             tauri::async_runtime::spawn(link.run());
             Ok(())
         })

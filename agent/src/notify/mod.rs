@@ -19,6 +19,7 @@
 pub mod desktop;
 pub mod gate;
 pub mod link;
+pub mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
