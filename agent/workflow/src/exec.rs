@@ -42,7 +42,8 @@ pub enum Status {
 /// Where one thread is. Serializable: this is what the daemon stores.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ThreadState {
-    pub state: String,
+    /// The model's own name (shared, see [`Name`]).
+    pub state: Name,
     /// The state's raw input. Shared (an `Arc`) with the history and with
     /// the state's output when the state hands its input on unchanged, so a
     /// step copies no document (it serializes as the plain value).
@@ -58,8 +59,8 @@ pub struct ThreadState {
 }
 
 // By hand for `clone_from`: the executor copies a thread's row into the
-// execution state at every step, and reusing the row's buffers (the state
-// name) saves an allocation per transition.
+// execution state at every step, and reusing the row's buffers (the retry
+// counts, the phase) saves allocations per transition.
 impl Clone for ThreadState {
     fn clone(&self) -> Self {
         ThreadState {
@@ -73,7 +74,7 @@ impl Clone for ThreadState {
     }
 
     fn clone_from(&mut self, source: &Self) {
-        self.state.clone_from(&source.state);
+        self.state = source.state.clone();
         self.input = source.input.clone();
         self.entered_ms = source.entered_ms;
         self.phase.clone_from(&source.phase);
@@ -83,9 +84,9 @@ impl Clone for ThreadState {
 }
 
 impl ThreadState {
-    pub fn enter(state: &str, input: impl Into<Arc<Value>>) -> Self {
+    pub fn enter(state: impl Into<Name>, input: impl Into<Arc<Value>>) -> Self {
         ThreadState {
-            state: state.to_string(),
+            state: state.into(),
             input: input.into(),
             entered_ms: 0,
             phase: Phase::Enter,
@@ -141,8 +142,8 @@ pub struct ExecutionState {
 pub struct HistoryEvent {
     pub seq: u64,
     pub at_ms: u64,
-    /// The thread key (`""`, `"/0"`, `"/1/3"`).
-    pub thread: String,
+    /// The thread key (`""`, `"/0"`, `"/1/3"`), shared by the thread's events.
+    pub thread: Arc<str>,
     #[serde(flatten)]
     pub kind: HistoryKind,
 }
@@ -154,55 +155,55 @@ pub enum HistoryKind {
         input: Value,
     },
     StateEntered {
-        state: String,
+        state: Name,
         input: Arc<Value>,
     },
     StateExited {
-        state: String,
+        state: Name,
         output: Arc<Value>,
     },
     TaskScheduled {
-        state: String,
+        state: Name,
         resource: String,
         parameters: Value,
         attempt: u32,
     },
     TaskSucceeded {
-        state: String,
+        state: Name,
         resource: String,
         result: Value,
     },
     TaskFailed {
-        state: String,
+        state: Name,
         resource: String,
         error: ErrorInfo,
     },
     RetryScheduled {
-        state: String,
+        state: Name,
         error: ErrorInfo,
         retry: u32,
         delay_ms: u64,
     },
     ErrorCaught {
-        state: String,
+        state: Name,
         error: ErrorInfo,
         next: String,
     },
     WaitStarted {
-        state: String,
+        state: Name,
         until_ms: u64,
     },
     EventAwaited {
-        state: String,
+        state: Name,
         names: Vec<String>,
     },
     EventReceived {
-        state: String,
+        state: Name,
         name: String,
         data: Value,
     },
     EventTimedOut {
-        state: String,
+        state: Name,
     },
     ExecutionSucceeded {
         output: Value,
@@ -325,7 +326,7 @@ impl Engine {
         let mut threads = BTreeMap::new();
         threads.insert(
             String::new(),
-            ThreadState::enter(&wf.machine.start, input.clone()),
+            ThreadState::enter(wf.machine.start.clone(), input.clone()),
         );
         let state = ExecutionState {
             id,
@@ -543,7 +544,7 @@ impl Execution {
 
 /// What a state's work came to.
 enum Flow {
-    Next(String, Arc<Value>),
+    Next(Name, Arc<Value>),
     End(Arc<Value>),
 }
 
@@ -558,8 +559,14 @@ impl Shared {
         self.engine.clock.now_ms()
     }
 
-    fn push(&self, thread: &str, kind: HistoryKind) {
-        if !self.engine.record_history && self.engine.journal.is_none() {
+    /// Whether history events are kept (for the caller or the journal):
+    /// when not, the executor does not even build them.
+    fn recording(&self) -> bool {
+        self.engine.record_history || self.engine.journal.is_some()
+    }
+
+    fn push(&self, thread: &Name, kind: HistoryKind) {
+        if !self.recording() {
             return;
         }
         let at_ms = self.now();
@@ -568,7 +575,7 @@ impl Shared {
         h.events.push(HistoryEvent {
             seq,
             at_ms,
-            thread: thread.to_string(),
+            thread: thread.clone(),
             kind,
         });
     }
@@ -648,9 +655,10 @@ impl Shared {
             let st = lock(&self.state);
             (st.threads.get("").cloned(), st.input.clone())
         };
+        let top = Name::from("");
         if fresh {
             self.push(
-                "",
+                &top,
                 HistoryKind::ExecutionStarted {
                     input: input.clone(),
                 },
@@ -661,7 +669,7 @@ impl Shared {
             return;
         };
         let run = self
-            .thread(&wf.machine, String::new(), root)
+            .thread(&wf.machine, top.clone(), root)
             .map(|r| r.map(Arc::unwrap_or_clone));
         let result = match wf.timeout {
             Some(limit) => {
@@ -695,7 +703,7 @@ impl Shared {
                 HistoryKind::ExecutionFailed { error: err.clone() },
             ),
         };
-        self.push("", kind);
+        self.push(&top, kind);
         {
             let mut st = lock(&self.state);
             st.status = status;
@@ -715,7 +723,7 @@ impl Shared {
     fn thread<'a>(
         &'a self,
         m: &'a StateMachine,
-        key: String,
+        key: Name,
         mut t: ThreadState,
     ) -> BoxFuture<'a, Res<Arc<Value>>> {
         async move {
@@ -732,7 +740,7 @@ impl Shared {
                     t.retries
                         .resize(state.recovery().map_or(0, |r| r.retry.len()), 0);
                     t.phase = Phase::Run;
-                    if self.engine.record_history || self.engine.journal.is_some() {
+                    if self.recording() {
                         self.push(
                             &key,
                             HistoryKind::StateEntered {
@@ -745,13 +753,15 @@ impl Shared {
                 }
                 match self.state(m, state, &key, &mut t).await? {
                     Flow::Next(next, output) => {
-                        self.push(
-                            &key,
-                            HistoryKind::StateExited {
-                                state: state.name.clone(),
-                                output: output.clone(),
-                            },
-                        );
+                        if self.recording() {
+                            self.push(
+                                &key,
+                                HistoryKind::StateExited {
+                                    state: state.name.clone(),
+                                    output: output.clone(),
+                                },
+                            );
+                        }
                         // The next state takes over this thread's row
                         // (as ThreadState::enter would make it, keeping
                         // the Map item), reusing its buffers.
@@ -762,13 +772,15 @@ impl Shared {
                         t.retries.clear();
                     }
                     Flow::End(output) => {
-                        self.push(
-                            &key,
-                            HistoryKind::StateExited {
-                                state: state.name.clone(),
-                                output: output.clone(),
-                            },
-                        );
+                        if self.recording() {
+                            self.push(
+                                &key,
+                                HistoryKind::StateExited {
+                                    state: state.name.clone(),
+                                    output: output.clone(),
+                                },
+                            );
+                        }
                         return Ok(output);
                     }
                 }
@@ -808,7 +820,7 @@ impl Shared {
         &self,
         m: &StateMachine,
         state: &State,
-        key: &str,
+        key: &Name,
         t: &mut ThreadState,
     ) -> Res<Flow> {
         let ctx = self.context(state, t);
@@ -1006,7 +1018,7 @@ impl Shared {
         effective: &Value,
         ctx: &Value,
         attempt: u32,
-        key: &str,
+        key: &Name,
     ) -> Res<Value> {
         let params = match &state.io.parameters {
             Some(p) => p.eval(effective, ctx)?,
@@ -1047,7 +1059,7 @@ impl Shared {
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
-            state: state.name.clone(),
+            state: state.name.to_string(),
             attempt,
         };
         let work = resource.call(call);
@@ -1092,7 +1104,7 @@ impl Shared {
         &self,
         state: &State,
         rec: &Recovery,
-        key: &str,
+        key: &Name,
         t: &mut ThreadState,
         err: ErrorInfo,
     ) -> Res<Option<Flow>> {
@@ -1143,7 +1155,7 @@ impl Shared {
                 },
             );
             self.clear_children(key);
-            return Ok(Some(Flow::Next(c.next.clone(), out)));
+            return Ok(Some(Flow::Next(c.next.as_str().into(), out)));
         }
         Err(err)
     }
@@ -1160,7 +1172,7 @@ impl Shared {
         m: &StateMachine,
         state: &State,
         task: &Task,
-        key: &str,
+        key: &Name,
         t: &mut ThreadState,
         output: Value,
     ) -> Res<Flow> {
@@ -1188,7 +1200,7 @@ impl Shared {
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.waiters).push(Waiter {
             thread: key.to_string(),
-            state: state.name.clone(),
+            state: state.name.to_string(),
             names,
             tx,
         });
@@ -1203,11 +1215,11 @@ impl Shared {
             r = rx => r.ok(),
             _ = timeout => None,
             _ = self.cancelled() => {
-                lock(&self.waiters).retain(|w| w.thread != key);
+                lock(&self.waiters).retain(|w| *w.thread != **key);
                 return Err(aborted());
             }
         };
-        lock(&self.waiters).retain(|w| w.thread != key);
+        lock(&self.waiters).retain(|w| *w.thread != **key);
         match got {
             Some((name, data)) => {
                 self.push(
@@ -1222,7 +1234,7 @@ impl Shared {
                     .events
                     .iter()
                     .find(|e| e.name == name)
-                    .map(|e| e.next.clone())
+                    .map(|e| Name::from(e.next.as_str()))
                     .unwrap_or_default();
                 Ok(Flow::Next(next, Arc::new(output)))
             }
@@ -1234,7 +1246,7 @@ impl Shared {
                     },
                 );
                 if let Some(d) = &task.events_default {
-                    return Ok(Flow::Next(d.clone(), Arc::new(output)));
+                    return Ok(Flow::Next(d.as_str().into(), Arc::new(output)));
                 }
                 let err = ErrorInfo::new(e::TIMEOUT, "no event came in time");
                 match self.recover(
@@ -1257,7 +1269,7 @@ impl Shared {
     /// Runs children concurrently (at most `bound` at once); outputs in order.
     async fn branches(
         &self,
-        key: &str,
+        key: &Name,
         t: &mut ThreadState,
         machines: &[&StateMachine],
         inputs: Vec<Value>,
@@ -1285,7 +1297,7 @@ impl Shared {
         let mut stream = futures_util::stream::iter(todo.into_iter().map(|i| {
             let ck = format!("{key}/{i}");
             let child = existing.get(&ck).cloned().unwrap_or_else(|| {
-                let mut c = ThreadState::enter(&machines[i].start, inputs[i].clone());
+                let mut c = ThreadState::enter(machines[i].start.clone(), inputs[i].clone());
                 if let Some(items) = &items {
                     c.map_item = Some((i, items[i].clone()));
                 }
@@ -1294,13 +1306,13 @@ impl Shared {
             let m = machines[i];
             async move {
                 let r = self
-                    .thread(m, ck.clone(), child)
+                    .thread(m, Name::from(ck.as_str()), child)
                     .await
                     .map(Arc::unwrap_or_clone);
                 if let Ok(v) = &r {
                     let mut st = lock(&self.state);
                     if let Some(Phase::Branches { outputs, .. }) =
-                        st.threads.get_mut(key).map(|p| &mut p.phase)
+                        st.threads.get_mut(&**key).map(|p| &mut p.phase)
                     {
                         outputs[i] = Some(v.clone());
                     }

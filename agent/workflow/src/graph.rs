@@ -26,11 +26,11 @@ impl Trace {
         for h in history {
             match &h.kind {
                 HistoryKind::StateEntered { state, .. } => {
-                    if let Some(prev) = last.get(h.thread.as_str()) {
-                        t.edges.insert((prev.to_string(), state.clone()));
+                    if let Some(prev) = last.get(&*h.thread) {
+                        t.edges.insert((prev.to_string(), state.to_string()));
                     }
                     last.insert(&h.thread, state);
-                    t.states.insert(state.clone());
+                    t.states.insert(state.to_string());
                 }
                 HistoryKind::ExecutionFailed { .. } => {
                     t.failed = last.get("").map(|s| s.to_string());
@@ -69,7 +69,7 @@ pub fn mermaid(wf: &Workflow, trace: Option<&Trace>) -> String {
     let _ = writeln!(out, "    start_ --> {}", id(&wf.machine.start));
     let mut n_edge = 1usize;
     let mut visited_edges = Vec::new();
-    if trace.is_some_and(|t| t.states.contains(&wf.machine.start)) {
+    if trace.is_some_and(|t| t.states.contains(&*wf.machine.start)) {
         visited_edges.push(0);
     }
     mermaid_machine(
@@ -159,7 +159,7 @@ fn mermaid_machine(
                     id(&e.to)
                 );
             }
-            if trace.is_some_and(|t| t.edges.contains(&(s.name.clone(), e.to.clone()))) {
+            if trace.is_some_and(|t| t.edges.contains(&(s.name.to_string(), e.to.clone()))) {
                 vis.push(*n);
             }
             *n += 1;
@@ -206,7 +206,7 @@ pub fn dot(wf: &Workflow, trace: Option<&Trace>) -> String {
         out,
         "    start_ -> {}[{}];",
         id(&wf.machine.start),
-        hl(trace.is_some_and(|t| t.states.contains(&wf.machine.start))).trim_start_matches(", ")
+        hl(trace.is_some_and(|t| t.states.contains(&*wf.machine.start))).trim_start_matches(", ")
     );
     let mut cluster = 0usize;
     dot_machine(&wf.machine, trace, &mut out, "    ", &mut cluster);
@@ -230,9 +230,9 @@ fn dot_machine(
         };
         let mut style = String::from("style=\"rounded,filled\", fillcolor=\"#ffffff\"");
         if let Some(t) = trace
-            && t.states.contains(&s.name)
+            && t.states.contains(&*s.name)
         {
-            style = if t.failed.as_ref() == Some(&s.name) {
+            style = if t.failed.as_deref() == Some(&*s.name) {
                 "style=\"rounded,filled\", fillcolor=\"#f7d4d4\", color=\"#a02a2a\", penwidth=2"
                     .into()
             } else {
@@ -274,7 +274,7 @@ fn dot_machine(
             if matches!(e.kind, EdgeKind::Catch | EdgeKind::Event) {
                 attrs.push("style=dashed".into());
             }
-            if trace.is_some_and(|t| t.edges.contains(&(s.name.clone(), e.to.clone()))) {
+            if trace.is_some_and(|t| t.edges.contains(&(s.name.to_string(), e.to.clone()))) {
                 attrs.push("color=\"#2a8a2a\", penwidth=2.5".into());
             }
             let _ = writeln!(

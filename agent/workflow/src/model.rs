@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -22,6 +23,11 @@ pub enum Dialect {
     /// Amazon States Language: `StartAt`, `States`, `Type: "Task"`, ...
     Asl,
 }
+
+/// A state's name. Shared: the executor hands the model's own name to each
+/// thread row and history event it writes (a reference count, not a copy),
+/// and it serializes as the plain string.
+pub type Name = Arc<str>;
 
 /// A whole workflow document.
 #[derive(Debug, Clone)]
@@ -42,11 +48,11 @@ pub struct Workflow {
 /// A state machine: the top level, a Parallel branch or a Map iterator.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
-    pub start: String,
+    pub start: Name,
     pub states: Vec<State>,
     /// Where this machine sits in the source (`""` for the top level).
     pub src: String,
-    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    index: HashMap<Name, usize, BuildHasherDefault<Fnv>>,
 }
 
 /// FNV-1a, for the state-name index: every transition looks a name up, and
@@ -76,7 +82,7 @@ impl Hasher for Fnv {
 }
 
 impl StateMachine {
-    pub fn new(start: String, states: Vec<State>, src: String) -> Self {
+    pub fn new(start: Name, states: Vec<State>, src: String) -> Self {
         let index = states
             .iter()
             .enumerate()
@@ -107,7 +113,7 @@ impl StateMachine {
 /// Where a state goes when it completes normally.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    Next(String),
+    Next(Name),
     End,
 }
 
@@ -139,7 +145,7 @@ impl Io {
 
 #[derive(Debug, Clone)]
 pub struct State {
-    pub name: String,
+    pub name: Name,
     pub comment: Option<String>,
     pub kind: StateKind,
     /// Unused by Choice, Succeed and Fail.
@@ -182,7 +188,7 @@ impl State {
             let waits = matches!(&self.kind, StateKind::Task(t) if !t.events.is_empty());
             if !waits {
                 out.push(Edge {
-                    to: n.clone(),
+                    to: n.to_string(),
                     label: String::new(),
                     kind: EdgeKind::Next,
                 });
@@ -192,14 +198,14 @@ impl State {
             StateKind::Choice { choices, default } => {
                 for c in choices {
                     out.push(Edge {
-                        to: c.next.clone(),
+                        to: c.next.to_string(),
                         label: c.rule.describe(),
                         kind: EdgeKind::Choice,
                     });
                 }
                 if let Some(d) = default {
                     out.push(Edge {
-                        to: d.clone(),
+                        to: d.to_string(),
                         label: "default".into(),
                         kind: EdgeKind::Default,
                     });
@@ -215,7 +221,7 @@ impl State {
                 }
                 if let Some(d) = &t.events_default {
                     out.push(Edge {
-                        to: d.clone(),
+                        to: d.to_string(),
                         label: "no event in time".into(),
                         kind: EdgeKind::Event,
                     });
@@ -261,7 +267,7 @@ pub enum StateKind {
     Task(Box<Task>),
     Choice {
         choices: Vec<Choice>,
-        default: Option<String>,
+        default: Option<Name>,
     },
     Wait(WaitFor),
     Parallel(Box<Parallel>),
@@ -390,7 +396,7 @@ pub struct Catcher {
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub rule: Rule,
-    pub next: String,
+    pub next: Name,
     pub comment: Option<String>,
 }
 

@@ -276,7 +276,7 @@ impl Reader {
             Some(_) => self.problem(&states_base, "must be an object of states by name"),
             None => self.problem(&states_base, "missing"),
         }
-        StateMachine::new(start, states, base.to_string())
+        StateMachine::new(start.into(), states, base.to_string())
     }
 
     fn state(&mut self, name: &str, s: &Map<String, Value>, at: &str) -> State {
@@ -424,7 +424,7 @@ impl Reader {
         };
         let has_events = matches!(&kind, StateKind::Task(t) if !t.events.is_empty());
         let transition = match (next, end) {
-            (Some(n), false) => Transition::Next(n),
+            (Some(n), false) => Transition::Next(n.into()),
             (None, true) => Transition::End,
             (Some(_), true) => {
                 self.problem(
@@ -442,7 +442,7 @@ impl Reader {
         };
         let io = self.io(s, &kind, at);
         State {
-            name: name.to_string(),
+            name: name.into(),
             comment: self.opt_str(s, &self.f("Comment"), at),
             kind,
             transition,
@@ -731,7 +731,7 @@ impl Reader {
                     let rule = self.rule(c, &here, true);
                     choices.push(Choice {
                         rule,
-                        next,
+                        next: next.into(),
                         comment: self.opt_str(c, &self.f("Comment"), &here),
                     });
                 }
@@ -742,7 +742,10 @@ impl Reader {
             ),
         }
         let default = self.opt_str(s, &self.f("Default"), at);
-        StateKind::Choice { choices, default }
+        StateKind::Choice {
+            choices,
+            default: default.map(Name::from),
+        }
     }
 
     fn rule(&mut self, c: &Map<String, Value>, at: &str, top: bool) -> Rule {
@@ -946,7 +949,7 @@ impl Reader {
             }
             _ => {
                 self.problem(at, format!("a map state needs {pk:?} (or {ik:?})"));
-                StateMachine::new(String::new(), Vec::new(), at.to_string())
+                StateMachine::new(Name::from(""), Vec::new(), at.to_string())
             }
         };
         let items_path = if self.get(s, "ItemsPath").is_some() {

@@ -56,7 +56,7 @@ fn event(passed: bool) -> Value {
 fn entered(h: &[HistoryEvent]) -> Vec<String> {
     h.iter()
         .filter_map(|e| match &e.kind {
-            HistoryKind::StateEntered { state, .. } => Some(state.clone()),
+            HistoryKind::StateEntered { state, .. } => Some(state.to_string()),
             _ => None,
         })
         .collect()
@@ -66,7 +66,7 @@ fn entered(h: &[HistoryEvent]) -> Vec<String> {
 fn seed_validates_verbatim() {
     let wf = Workflow::parse(SEED, None).unwrap();
     assert_eq!(wf.dialect, Dialect::Seed);
-    assert_eq!(wf.machine.start, "check_rule");
+    assert_eq!(&*wf.machine.start, "check_rule");
     assert_eq!(wf.machine.states.len(), 8);
     let reg = seed_registry(Default::default(), Default::default());
     Workflow::parse(SEED, Some(&reg)).unwrap();
@@ -213,7 +213,7 @@ async fn journal_sees_every_step() {
         fn record(&self, s: &Step<'_>) -> Result<(), JournalError> {
             self.0.lock().unwrap().push((
                 s.thread.to_string(),
-                s.thread_state.map(|t| t.state.clone()),
+                s.thread_state.map(|t| t.state.to_string()),
                 s.history.len(),
             ));
             Ok(())
@@ -251,7 +251,7 @@ async fn a_failing_journal_suspends_the_execution_before_its_effects() {
                 return Err(JournalError("disk full".into()));
             }
             *ok -= 1;
-            *self.last.lock().unwrap() = s.thread_state.map(|t| t.state.clone());
+            *self.last.lock().unwrap() = s.thread_state.map(|t| t.state.to_string());
             Ok(())
         }
     }

@@ -53,20 +53,20 @@ impl Validator<'_> {
             );
         }
         for s in &m.states {
-            if let Some(first) = self.names.get(&s.name) {
+            if let Some(first) = self.names.get(&*s.name) {
                 let first = first.clone();
                 self.problem(
                     s.src.clone(),
                     format!("the state name {:?} is already used at {first}", s.name),
                 );
             } else {
-                self.names.insert(s.name.clone(), s.src.clone());
+                self.names.insert(s.name.to_string(), s.src.clone());
             }
             self.state(m, s);
         }
         // Reachability from the start.
         let mut seen = HashSet::new();
-        let mut todo = vec![m.start.clone()];
+        let mut todo = vec![m.start.to_string()];
         while let Some(n) = todo.pop() {
             if !seen.insert(n.clone()) {
                 continue;
@@ -76,7 +76,7 @@ impl Validator<'_> {
             }
         }
         for s in &m.states {
-            if !seen.contains(&s.name) {
+            if !seen.contains(&*s.name) {
                 self.problem(
                     s.src.clone(),
                     format!("the state {:?} is never reached from {:?}", s.name, m.start),

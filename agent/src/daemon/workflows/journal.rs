@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(running.len(), 1);
         let state = running[0].1.clone();
         let t = &state.threads[""];
-        assert_eq!(t.state, "W");
+        assert_eq!(&*t.state, "W");
         assert_eq!(t.input["p"], 1);
         // After the wall clock passes the deadline, the resumed execution ends.
         let later = VirtualClock::new(1_000 + 86_400_000 + 1);

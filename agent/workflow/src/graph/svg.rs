@@ -42,8 +42,8 @@ pub fn svg(wf: &Workflow, trace: Option<&Trace>) -> String {
         Point::new(16., 16.),
     ));
     let first = machine(&mut g, &wf.machine, trace);
-    if let Some(&to) = first.get(wf.machine.start.as_str()) {
-        let on = trace.is_some_and(|t| t.states.contains(&wf.machine.start));
+    if let Some(&to) = first.get(&*wf.machine.start) {
+        let on = trace.is_some_and(|t| t.states.contains(&*wf.machine.start));
         g.add_edge(arrow("", LineStyleKind::Normal, on), start, to);
     }
     let mut out = SVGWriter::new();
@@ -60,8 +60,8 @@ fn machine<'m>(
     let mut nodes = HashMap::new();
     for s in &m.states {
         let (line, fill, width) = match trace {
-            Some(t) if t.failed.as_ref() == Some(&s.name) => (FAILED_LINE, FAILED_FILL, 2),
-            Some(t) if t.states.contains(&s.name) => (VISITED_LINE, VISITED_FILL, 2),
+            Some(t) if t.failed.as_deref() == Some(&*s.name) => (FAILED_LINE, FAILED_FILL, 2),
+            Some(t) if t.states.contains(&*s.name) => (VISITED_LINE, VISITED_FILL, 2),
             _ => (PLAIN, WHITE, 1),
         };
         let rounded = if matches!(s.kind, StateKind::Choice { .. }) {
@@ -78,13 +78,13 @@ fn machine<'m>(
         let size =
             layout::std_shapes::render::get_shape_size(Orientation::TopToBottom, &shape, 12, false);
         let node = g.add_node(Element::create(shape, look, Orientation::TopToBottom, size));
-        nodes.insert(s.name.as_str(), node);
+        nodes.insert(&*s.name, node);
     }
     for s in &m.states {
-        let from = nodes[s.name.as_str()];
+        let from = nodes[&*s.name];
         for child in children(s) {
             let inner = machine(g, child, trace);
-            if let Some(&to) = inner.get(child.start.as_str()) {
+            if let Some(&to) = inner.get(&*child.start) {
                 g.add_edge(arrow("", LineStyleKind::Dotted, false), from, to);
             }
         }
@@ -96,7 +96,7 @@ fn machine<'m>(
                 EdgeKind::Catch | EdgeKind::Event => LineStyleKind::Dashed,
                 _ => LineStyleKind::Normal,
             };
-            let on = trace.is_some_and(|t| t.edges.contains(&(s.name.clone(), e.to.clone())));
+            let on = trace.is_some_and(|t| t.edges.contains(&(s.name.to_string(), e.to.clone())));
             g.add_edge(arrow(&e.label, style, on), from, to);
         }
     }
@@ -161,7 +161,7 @@ mod tests {
 
     fn names(m: &StateMachine, out: &mut Vec<String>) {
         for s in &m.states {
-            out.push(s.name.clone());
+            out.push(s.name.to_string());
             for c in children(s) {
                 names(c, out);
             }
@@ -223,7 +223,7 @@ mod tests {
             HistoryEvent {
                 seq: 0,
                 at_ms: 0,
-                thread: String::new(),
+                thread: "".into(),
                 kind: HistoryKind::ExecutionFailed {
                     error: crate::ErrorInfo::new("E", ""),
                 },
