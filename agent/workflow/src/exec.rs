@@ -77,7 +77,13 @@ impl Clone for ThreadState {
         self.state = source.state.clone();
         self.input = source.input.clone();
         self.entered_ms = source.entered_ms;
-        self.phase.clone_from(&source.phase);
+        // Most steps copy `Run` over `Run`: nothing to drop or copy.
+        if !matches!(
+            (&self.phase, &source.phase),
+            (Phase::Run, Phase::Run) | (Phase::Enter, Phase::Enter)
+        ) {
+            self.phase.clone_from(&source.phase);
+        }
         self.retries.clone_from(&source.retries);
         self.map_item.clone_from(&source.map_item);
     }
@@ -366,6 +372,7 @@ impl Engine {
             state: Mutex::new(state),
             history: Mutex::new(History::default()),
             cancel,
+            aborting: std::sync::atomic::AtomicBool::new(false),
             waiters: Mutex::new(Vec::new()),
             waiting: tokio::sync::Notify::new(),
             execution,
@@ -413,6 +420,9 @@ struct Shared {
     state: Mutex<ExecutionState>,
     history: Mutex<History>,
     cancel: tokio::sync::watch::Sender<bool>,
+    /// Mirrors `cancel` for the check at every step (a load rather than
+    /// the channel's lock); set through [`Shared::abort`].
+    aborting: std::sync::atomic::AtomicBool,
     waiters: Mutex<Vec<Waiter>>,
     waiting: tokio::sync::Notify,
     execution: Value,
@@ -477,7 +487,7 @@ impl Execution {
     /// Stops the execution: waits and task calls are dropped, the status
     /// becomes ABORTED.
     pub fn cancel(&self) {
-        self.shared.cancel.send_replace(true);
+        self.shared.abort();
     }
 
     /// The serializable state, as the journal last saw it.
@@ -580,6 +590,17 @@ impl Shared {
         });
     }
 
+    /// Cancels: every wait and task call of the execution is dropped.
+    fn abort(&self) {
+        self.aborting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cancel.send_replace(true);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.aborting.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn is_suspended(&self) -> bool {
         self.suspended.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -622,7 +643,7 @@ impl Shared {
             if r.is_err() {
                 self.suspended
                     .store(true, std::sync::atomic::Ordering::SeqCst);
-                self.cancel.send_replace(true);
+                self.abort();
                 return Err(aborted());
             }
             h.journaled = h.events.len();
@@ -727,13 +748,16 @@ impl Shared {
         mut t: ThreadState,
     ) -> BoxFuture<'a, Res<Arc<Value>>> {
         async move {
+            // The index of `t.state` when the last transition already told.
+            let mut at: Option<usize> = None;
             loop {
-                if *self.cancel.borrow() {
+                if self.is_cancelled() {
                     return Err(aborted());
                 }
-                let Some(state) = m.get(&t.state) else {
+                let Some(i) = at.take().or_else(|| m.position(&t.state)) else {
                     return Err(ErrorInfo::runtime(format!("no state named {:?}", t.state)));
                 };
+                let state = &m.states[i];
                 if matches!(t.phase, Phase::Enter) {
                     t.entered_ms = self.now();
                     t.retries.clear();
@@ -765,6 +789,7 @@ impl Shared {
                         // The next state takes over this thread's row
                         // (as ThreadState::enter would make it, keeping
                         // the Map item), reusing its buffers.
+                        at = m.follow(i, &next);
                         t.state = next;
                         t.input = output;
                         t.entered_ms = 0;

@@ -53,6 +53,9 @@ pub struct StateMachine {
     /// Where this machine sits in the source (`""` for the top level).
     pub src: String,
     index: HashMap<Name, usize, BuildHasherDefault<Fnv>>,
+    /// Per state, where its `Next` leads (an index into `states`), so the
+    /// executor follows a normal transition without a name lookup.
+    next_at: Vec<Option<usize>>,
 }
 
 /// FNV-1a, for the state-name index: every transition looks a name up, and
@@ -87,17 +90,40 @@ impl StateMachine {
             .iter()
             .enumerate()
             .map(|(i, s)| (s.name.clone(), i))
+            .collect::<HashMap<_, _, _>>();
+        let next_at = states
+            .iter()
+            .map(|s| match &s.transition {
+                Transition::Next(n) => index.get(n).copied(),
+                Transition::End => None,
+            })
             .collect();
         StateMachine {
             start,
             states,
             src,
             index,
+            next_at,
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&State> {
         self.index.get(name).map(|&i| &self.states[i])
+    }
+
+    /// The index in `states` of the state with this name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The index of `to` when it is where state `from` goes by its `Next`
+    /// (the same shared name: no string comparison, no lookup); `None`
+    /// otherwise (a Choice's or a Catcher's target: look it up by name).
+    pub fn follow(&self, from: usize, to: &Name) -> Option<usize> {
+        match &self.states.get(from)?.transition {
+            Transition::Next(n) if Arc::ptr_eq(n, to) => self.next_at[from],
+            _ => None,
+        }
     }
 
     /// Every machine nested in this one's Parallel and Map states.
