@@ -612,7 +612,7 @@ impl Shared {
         if self.is_suspended() {
             return Err(aborted());
         }
-        let status = {
+        let journal = {
             let mut st = lock(&self.state);
             match t {
                 Some(t) => match st.threads.get_mut(key) {
@@ -625,10 +625,13 @@ impl Shared {
                     st.threads.remove(key);
                 }
             }
-            (st.status, st.output.clone(), st.error.clone())
+            // What the journal needs of the execution (nothing without one).
+            self.engine
+                .journal
+                .as_ref()
+                .map(|j| (j, st.status, st.output.clone(), st.error.clone()))
         };
-        let (status, output, error) = status;
-        if let Some(j) = &self.engine.journal {
+        if let Some((j, status, output, error)) = journal {
             let mut h = lock(&self.history);
             let from = h.journaled;
             let r = j.record(&Step {
@@ -775,7 +778,11 @@ impl Shared {
                     }
                     self.save(&key, Some(&t))?;
                 }
-                match self.state(m, state, &key, &mut t).await? {
+                let flow = match self.instant(state, &t) {
+                    Some(r) => r?,
+                    None => self.state(m, state, &key, &mut t).await?,
+                };
+                match flow {
                     Flow::Next(next, output) => {
                         if self.recording() {
                             self.push(
@@ -840,14 +847,20 @@ impl Shared {
         }
     }
 
-    /// Does the work of one state, from wherever `t.phase` says it got to.
-    async fn state(
-        &self,
-        m: &StateMachine,
-        state: &State,
-        key: &Name,
-        t: &mut ThreadState,
-    ) -> Res<Flow> {
+    /// The work of a state that never waits (Pass, Succeed, Fail, Choice),
+    /// done in place: without building [`Shared::state`]'s future, which is
+    /// as large as the largest state's work. `None` for the others.
+    fn instant(&self, state: &State, t: &ThreadState) -> Option<Res<Flow>> {
+        match state.kind {
+            StateKind::Pass { .. }
+            | StateKind::Succeed
+            | StateKind::Fail { .. }
+            | StateKind::Choice { .. } => Some(self.instant_work(state, t)),
+            _ => None,
+        }
+    }
+
+    fn instant_work(&self, state: &State, t: &ThreadState) -> Res<Flow> {
         let ctx = self.context(state, t);
         let io = &state.io;
         let effective = input_path(io, &t.input, &ctx)?;
@@ -894,6 +907,29 @@ impl Shared {
                     })?;
                 Ok(Flow::Next(next, output_path(io, effective, &ctx)?))
             }
+            _ => Err(ErrorInfo::runtime(format!(
+                "the state {:?} is not one that completes in place",
+                state.name
+            ))),
+        }
+    }
+
+    /// Does the work of one state, from wherever `t.phase` says it got to.
+    async fn state(
+        &self,
+        m: &StateMachine,
+        state: &State,
+        key: &Name,
+        t: &mut ThreadState,
+    ) -> Res<Flow> {
+        let ctx = self.context(state, t);
+        let io = &state.io;
+        let effective = input_path(io, &t.input, &ctx)?;
+        match &state.kind {
+            StateKind::Pass { .. }
+            | StateKind::Succeed
+            | StateKind::Fail { .. }
+            | StateKind::Choice { .. } => self.instant_work(state, t),
             StateKind::Wait(w) => {
                 let until_ms = match &t.phase {
                     Phase::Waiting { until_ms } => *until_ms,
