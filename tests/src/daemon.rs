@@ -236,6 +236,56 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+/// One local API request (`op` and its fields); the answer line as JSON.
+pub fn api(d: &Daemon, op: serde_json::Value) -> serde_json::Value {
+    let mut req = op;
+    req["v"] = serde_json::json!(1);
+    req["id"] = serde_json::json!(1);
+    d.request(&req.to_string())
+}
+
+/// The workflow executions the daemon knows, newest first.
+pub fn executions(d: &Daemon) -> Vec<serde_json::Value> {
+    let v = api(
+        d,
+        serde_json::json!({"op": "workflow_executions", "limit": 1000}),
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    v["result"]["executions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// One execution's summary (`Null` when unknown).
+pub fn execution(d: &Daemon, id: &str) -> serde_json::Value {
+    executions(d)
+        .into_iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// One execution's history events.
+pub fn history(d: &Daemon, id: &str) -> Vec<serde_json::Value> {
+    let v = api(
+        d,
+        serde_json::json!({"op": "workflow_history", "execution": id}),
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    v["result"]["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The states an execution entered, in order.
+pub fn entered(d: &Daemon, id: &str) -> Vec<String> {
+    history(d, id)
+        .iter()
+        .filter(|h| h["type"] == "StateEntered")
+        .map(|h| h["state"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
 
 /// Copies a directory tree.
 pub fn copy_tree(from: &Path, to: &Path) {

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tend_e2e::daemon::{Daemon, copy_tree, write_config};
+use tend_e2e::daemon::{
+    Daemon, api, copy_tree, entered, execution, executions, history, write_config,
+};
 use tend_e2e::dbus::{NotificationServer, PrivateBus};
 use tend_e2e::slack::SlackServer;
 use tend_e2e::{fixture, stderr, tend_bin};
@@ -56,46 +58,6 @@ fn nudge_with_short_snoozes() -> Value {
         }
     }
     wf
-}
-
-fn api(d: &Daemon, op: Value) -> Value {
-    let mut req = op;
-    req["v"] = json!(1);
-    req["id"] = json!(1);
-    d.request(&req.to_string())
-}
-
-fn executions(d: &Daemon) -> Vec<Value> {
-    let v = api(d, json!({"op": "workflow_executions", "limit": 1000}));
-    assert_eq!(v["ok"], true, "{v}");
-    v["result"]["executions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn execution(d: &Daemon, id: &str) -> Value {
-    executions(d)
-        .into_iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or(Value::Null)
-}
-
-fn history(d: &Daemon, id: &str) -> Vec<Value> {
-    let v = api(d, json!({"op": "workflow_history", "execution": id}));
-    assert_eq!(v["ok"], true, "{v}");
-    v["result"]["history"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn entered(d: &Daemon, id: &str) -> Vec<String> {
-    history(d, id)
-        .iter()
-        .filter(|h| h["type"] == "StateEntered")
-        .map(|h| h["state"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {

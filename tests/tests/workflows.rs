@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tend_e2e::collector::Collector;
-use tend_e2e::daemon::{Daemon, copy_tree, json_lines, write_config};
+use tend_e2e::daemon::{
+    Daemon, api, copy_tree, entered, execution, executions, history, json_lines, write_config,
+};
 use tend_e2e::https::Pki;
 use tend_e2e::{fixture, tend_bin};
 
@@ -83,47 +85,6 @@ impl Device {
         .map(|s| s.to_string())
         .collect()
     }
-}
-
-fn api(d: &Daemon, op: Value) -> Value {
-    let mut req = op;
-    req["v"] = json!(1);
-    req["id"] = json!(1);
-    d.request(&req.to_string())
-}
-
-fn executions(d: &Daemon) -> Vec<Value> {
-    let v = api(d, json!({"op": "workflow_executions", "limit": 1000}));
-    assert_eq!(v["ok"], true, "{v}");
-    v["result"]["executions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn execution(d: &Daemon, id: &str) -> Value {
-    executions(d)
-        .into_iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or(Value::Null)
-}
-
-fn history(d: &Daemon, id: &str) -> Vec<Value> {
-    let v = api(d, json!({"op": "workflow_history", "execution": id}));
-    assert_eq!(v["ok"], true, "{v}");
-    v["result"]["history"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The states an execution entered, in order.
-fn entered(d: &Daemon, id: &str) -> Vec<String> {
-    history(d, id)
-        .iter()
-        .filter(|h| h["type"] == "StateEntered")
-        .map(|h| h["state"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
