@@ -120,11 +120,7 @@ fn deduplicated(events: &[Value]) -> (Vec<(String, Value, bool)>, usize) {
 }
 
 fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    tend_e2e::wait_until(limit, what, || f().then_some(()))
 }
 
 #[test]

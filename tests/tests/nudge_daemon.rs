@@ -15,7 +15,7 @@
 #![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tend_e2e::daemon::{
@@ -60,15 +60,8 @@ fn nudge_with_short_snoozes() -> Value {
     wf
 }
 
-fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    tend_e2e::wait_until(LIMIT, what, f)
 }
 
 /// Waits until execution `id` sits in `state` waiting for events.

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tend_e2e::collector::Collector;
@@ -17,7 +17,7 @@ use tend_e2e::daemon::{
     Daemon, api, copy_tree, entered, execution, executions, history, json_lines, write_config,
 };
 use tend_e2e::https::Pki;
-use tend_e2e::{fixture, tend_bin};
+use tend_e2e::{fixture, tend_bin, wait_until};
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 const REMEDIATION: &str = "Run `sudo ufw enable`.";
@@ -84,17 +84,6 @@ impl Device {
         .iter()
         .map(|s| s.to_string())
         .collect()
-    }
-}
-
-fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
