@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tend_e2e::collector::Collector;
 use tend_e2e::daemon::{Daemon, copy_tree, json_lines, write_config};
 use tend_e2e::https::{Pki, Reply, Server};
 use tend_e2e::signing::Signer;
-use tend_e2e::{fixture, tend_bin};
+use tend_e2e::{fixture, tend, tend_bin};
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 const UPDATES_QUERY: &str =
@@ -258,6 +258,39 @@ batch_size = 10
     let http_events = collector.events();
     let (from_http, _) = deduplicated(&http_events);
     assert_eq!(from_http, expected, "HTTPS sink");
+
+    // The service's history of changes tells the same story (the tray's
+    // window and `tend history` show it).
+    let status = |v: &Value| match v {
+        Value::Bool(true) => json!("passed"),
+        Value::Bool(false) => json!("failed"),
+        _ => Value::Null,
+    };
+    let want: Vec<Value> = expected
+        .iter()
+        .map(|(id, last, latest)| json!([id, status(last), status(&Value::Bool(*latest))]))
+        .collect();
+    let r = d.request(r#"{"v":1,"id":10,"op":"history","limit":1000}"#);
+    let mut told: Vec<Value> = r["result"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "firewall" || c["id"] == "updates")
+        .map(|c| json!([c["id"], c["from"], c["to"]]))
+        .collect();
+    told.reverse();
+    assert_eq!(told, want, "{r}");
+    let o = tend(&["history", "firewall", "--socket", socket.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(out.lines().count(), 7, "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with("Firewall enabled  failed -> passed"),
+        "{out}"
+    );
     let uuids = |ev: &[Value]| -> Vec<String> {
         ev.iter()
             .map(|e| e["uuid"].as_str().unwrap().to_string())

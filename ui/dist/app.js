@@ -158,7 +158,7 @@ function render(s) {
 
   const hist = document.getElementById("history");
   hist.replaceChildren(...s.history.map((h) => el("li", {
-    text: `${new Date(h.at).toLocaleString()} — ${h.name}: ${LABELS[h.from] || h.from || "new"} → ${LABELS[h.to] || h.to}`,
+    text: `${new Date(h.at).toLocaleString()} — ${h.name || h.id}: ${LABELS[h.from] || h.from || "new"} → ${LABELS[h.to] || h.to}`,
   })));
   document.getElementById("history-empty").hidden = s.history.length > 0;
 

@@ -1,11 +1,12 @@
 //! The tray's connection to the Tend service, through the library's local
 //! API client: one connection subscribed to pushes, one for requests.
 //!
-//! The loop connects, says `hello`, registers this user session, reads
-//! `status` and `checks`, then waits for pushes and reads them again after
-//! each burst. When the service goes away (a restart, an upgrade) the model
-//! says so and the loop reconnects with a short backoff; nothing runs on a
-//! timer while connected, so an idle tray uses no CPU.
+//! The loop connects, says `hello`, reads `status`, `checks` and `history`
+//! (the changes of status the service keeps), then waits for pushes and
+//! reads them again after each burst. When the service goes away (a
+//! restart, an upgrade) the model says so and the loop reconnects with a
+//! short backoff; nothing runs on a timer while connected, so an idle tray
+//! uses no CPU.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,8 @@ const CALL: Duration = Duration::from_secs(10);
 const RECHECK: Duration = Duration::from_secs(120);
 /// Pushes closer together than this are read as one change.
 const SETTLE: Duration = Duration::from_millis(150);
+/// How many changes the window's history shows.
+const HISTORY: u32 = 100;
 /// Reconnection backoff.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -102,10 +105,10 @@ impl Link {
                 let Some(first) = rx.recv().await else {
                     return Err(ClientError::Closed);
                 };
-                self.take(first?);
+                first?;
                 // Let a burst (a run of every check) settle.
                 while let Ok(Some(more)) = tokio::time::timeout(SETTLE, rx.recv()).await {
-                    self.take(more?);
+                    more?;
                 }
                 self.refresh(&mut rpc, &hello).await?;
             }
@@ -118,20 +121,25 @@ impl Link {
         }
     }
 
-    fn take(&self, push: Push) {
-        if push.push == "check" {
-            let at = now_ms();
-            self.model
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .changed(at, &push.data);
-        }
-    }
-
     async fn refresh(&self, rpc: &mut Client, hello: &Value) -> Result<(), ClientError> {
         let status = rpc.call(&Op::Status, CALL).await?;
         let checks = rpc.call(&Op::Checks, CALL).await?;
-        self.update(|m| m.connected(hello.clone(), status, checks));
+        let history = match rpc
+            .call(
+                &Op::History {
+                    check: None,
+                    limit: Some(HISTORY),
+                },
+                CALL,
+            )
+            .await
+        {
+            Ok(h) => h,
+            // A service older than this tray (mid-upgrade) has no history.
+            Err(ClientError::Refused { code, .. }) if code == "unknown_op" => Value::Null,
+            Err(e) => return Err(e),
+        };
+        self.update(|m| m.connected(hello.clone(), status, checks, history));
         Ok(())
     }
 }
@@ -144,11 +152,4 @@ pub async fn call(endpoint: &str, op: Op) -> Result<Value, ClientError> {
         CALL
     };
     Client::connect(endpoint).await?.call(&op, timeout).await
-}
-
-/// Unix milliseconds now.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,5 +1,5 @@
-//! What the tray knows about the device: the daemon's last answers, whether
-//! it can be reached, and the changes seen since the tray started; and what
+//! What the tray knows about the device: the daemon's last answers
+//! (including its history of changes), whether it can be reached; and what
 //! follows from that (the icon's level, the tooltip, the failing checks, the
 //! page's data). Pure: the connection ([`crate::daemon`]) fills it, the tray
 //! and the window read it.
@@ -8,9 +8,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::markdown;
-
-/// How many changes the history keeps.
-const HISTORY: usize = 100;
 
 /// The device's state at a glance: the tray icon's colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -26,17 +23,6 @@ pub enum Level {
     Unreachable,
 }
 
-/// One change of a check's status, as the daemon pushed it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Change {
-    /// Unix milliseconds, when the tray heard of it.
-    pub at: i64,
-    pub id: String,
-    pub name: String,
-    pub from: Option<String>,
-    pub to: String,
-}
-
 /// Everything the tray knows.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -48,8 +34,9 @@ pub struct Model {
     pub unreachable: Option<String>,
     /// The daemon's answer to `hello`.
     pub hello: Option<Value>,
-    /// Newest first.
-    pub history: Vec<Change>,
+    /// `history`'s changes, newest first; kept while the service is
+    /// unreachable.
+    pub history: Value,
 }
 
 /// A failing check, for the tray menu.
@@ -61,10 +48,11 @@ pub struct Failing {
 
 impl Model {
     /// The service answered.
-    pub fn connected(&mut self, hello: Value, status: Value, checks: Value) {
+    pub fn connected(&mut self, hello: Value, status: Value, checks: Value, history: Value) {
         self.hello = Some(hello);
         self.status = Some(status);
         self.checks = Some(checks);
+        self.history = history;
         self.unreachable = None;
     }
 
@@ -74,24 +62,6 @@ impl Model {
         self.checks = None;
         self.hello = None;
         self.unreachable = Some(why);
-    }
-
-    /// A `check` push: a check's status changed.
-    pub fn changed(&mut self, at: i64, data: &Value) {
-        let Some(id) = data["id"].as_str() else {
-            return;
-        };
-        self.history.insert(
-            0,
-            Change {
-                at,
-                id: id.to_string(),
-                name: data["name"].as_str().unwrap_or(id).to_string(),
-                from: data["previous"].as_str().map(str::to_string),
-                to: data["status"].as_str().unwrap_or("unknown").to_string(),
-            },
-        );
-        self.history.truncate(HISTORY);
     }
 
     fn status_checks(&self) -> &[Value] {
@@ -211,7 +181,7 @@ impl Model {
             "asset": self.status.as_ref().map(|s| s["asset"].clone()),
             "platform": self.checks.as_ref().map(|c| c["platform"].clone()),
             "checks": checks,
-            "history": self.history,
+            "history": self.history["changes"].as_array().map_or(&[][..], Vec::as_slice),
             "focus": focus,
             "no_tray": no_tray,
         })
@@ -275,6 +245,7 @@ mod tests {
             json!({"version": "0.1.0"}),
             json!({"checks": checks, "policy": {"serial": 3}}),
             json!({"platform": "linux", "checks": []}),
+            json!({"changes": []}),
         );
         m
     }
@@ -310,10 +281,9 @@ mod tests {
     #[test]
     fn unreachable_forgets_the_state_and_keeps_history() {
         let mut m = model(&[("fw", "failed")]);
-        m.changed(
-            1_767_225_600_000,
-            &json!({"id": "fw", "name": "Firewall", "status": "failed", "previous": "passed"}),
-        );
+        m.history = json!({"changes": [
+            {"at": "2026-01-01T00:00:00Z", "id": "fw", "name": "Firewall", "from": "passed", "to": "failed"}
+        ]});
         m.lost("connection refused".into());
         assert_eq!(m.level(), Level::Unreachable);
         assert_eq!(m.headline(), "Cannot reach the Tend service");

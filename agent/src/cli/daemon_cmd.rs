@@ -1,5 +1,5 @@
-//! `tend run` (the service), and `tend status` / `tend recheck`, which ask
-//! it over the local API.
+//! `tend run` (the service), and `tend status` / `tend recheck` /
+//! `tend history`, which ask it over the local API.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,21 @@ pub struct StatusArgs {
 pub struct RecheckArgs {
     /// The check to run now (default: every check).
     check: Option<String>,
+    /// The service's socket or pipe (default as for `tend run`).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Only this check's changes (default: every check's).
+    check: Option<String>,
+    /// The most changes to show, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: u32,
     /// The service's socket or pipe (default as for `tend run`).
     #[arg(long, value_name = "PATH")]
     socket: Option<String>,
@@ -318,6 +333,50 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(exit_code(&checks))
+}
+
+pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let v = call(
+        args.socket.as_deref(),
+        Op::History {
+            check: args.check.clone(),
+            limit: Some(args.limit),
+        },
+        Duration::from_secs(30),
+    )?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Table => print!("{}", render_history(&v)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line a change, oldest first (as a log reads).
+fn render_history(v: &Value) -> String {
+    use std::fmt::Write;
+    let changes = v["changes"].as_array().map_or(&[][..], Vec::as_slice);
+    if changes.is_empty() {
+        return "No changes recorded.\n".into();
+    }
+    let mut out = String::new();
+    for c in changes.iter().rev() {
+        let id = c["id"].as_str().unwrap_or("?");
+        let _ = write!(
+            out,
+            "{}  {}  {} -> {}",
+            c["at"].as_str().unwrap_or("?"),
+            c["name"].as_str().unwrap_or(id),
+            c["from"].as_str().unwrap_or("(first result)"),
+            c["to"].as_str().unwrap_or("?"),
+        );
+        match c["error"].as_str() {
+            Some(e) => {
+                let _ = writeln!(out, ": {e}");
+            }
+            None => out.push('\n'),
+        }
+    }
+    out
 }
 
 pub fn recheck(args: RecheckArgs) -> anyhow::Result<ExitCode> {

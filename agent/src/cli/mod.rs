@@ -90,6 +90,9 @@ enum Command {
     },
     /// Ask the running service to re-check a check (or every check) now.
     Recheck(daemon_cmd::RecheckArgs),
+    /// Ask the running service when checks changed status (it keeps the
+    /// last 100 results of each check).
+    History(daemon_cmd::HistoryArgs),
     /// Self-update from the signed release at `update_url`: check, apply.
     Update {
         #[command(subcommand)]
@@ -185,6 +188,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => daemon_cmd::run(a, config),
         Command::Status(a) => daemon_cmd::status(a),
         Command::Recheck(a) => daemon_cmd::recheck(a),
+        Command::History(a) => daemon_cmd::history(a),
         Command::Secret { command } => secret_cmd::run(command, config),
         Command::Update { command } => update_cmd::run(command, config),
         Command::Workflow { command } => workflow_cmd::run(command),

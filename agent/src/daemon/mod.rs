@@ -361,6 +361,26 @@ impl Service for Api {
             Op::Status => self.status().await,
             Op::Checks => self.checks().await,
             Op::Subscribe => Ok(json!({"subscribed": true})),
+            Op::History { check, limit } => {
+                let limit = i64::from(limit.unwrap_or(100).min(10_000));
+                let rows = with_store(&self.0.store, move |s| s.changes(check.as_deref(), limit))
+                    .await
+                    .map_err(|e| ApiError::new("internal", e))?;
+                let changes: Vec<Value> = rows
+                    .into_iter()
+                    .map(|c| {
+                        json!({
+                            "at": events::rfc3339(c.at_ms),
+                            "id": c.check,
+                            "name": c.name,
+                            "from": c.from.map(status_name),
+                            "to": status_name(c.to),
+                            "error": c.error,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "changes": changes }))
+            }
             Op::Recheck { check } => {
                 let ids: Vec<String> = {
                     let v = self.0.view();

@@ -152,6 +152,19 @@ pub struct CheckState {
     pub reads: Vec<String>,
 }
 
+/// A check's status changed (see [`Store::changes`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusChange {
+    pub at_ms: i64,
+    pub check: String,
+    /// The check's name, while the policy still has it.
+    pub name: Option<String>,
+    /// `None` for a check's first result.
+    pub from: Option<Status>,
+    pub to: Status,
+    pub error: Option<String>,
+}
+
 /// One event waiting for a subscriber.
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -407,6 +420,35 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest `n` changes of status (of `check`, or of every check),
+    /// newest first: the results in [`history`](Self::history) whose status
+    /// differs from the result before. A check's first result is a change
+    /// (from nothing) only while its history has not been trimmed, since
+    /// after that the result before the oldest kept one is unknown.
+    pub fn changes(&self, check: Option<&str>, n: i64) -> Result<Vec<StatusChange>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT h.at_ms, h.check_id, c.name, h.prev, h.status, h.error
+             FROM (SELECT seq, check_id, at_ms, status, error,
+                          LAG(status) OVER (PARTITION BY check_id ORDER BY seq) AS prev,
+                          COUNT(*) OVER (PARTITION BY check_id) AS kept
+                   FROM history WHERE ?1 IS NULL OR check_id = ?1) h
+             LEFT JOIN check_state c ON c.id = h.check_id
+             WHERE (h.prev IS NULL AND h.kept < ?2) OR h.prev != h.status
+             ORDER BY h.seq DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![check, HISTORY_PER_CHECK, n], |r| {
+            Ok(StatusChange {
+                at_ms: r.get(0)?,
+                check: r.get(1)?,
+                name: r.get(2)?,
+                from: r.get::<_, Option<String>>(3)?.map(|s| parse_status(&s)),
+                to: parse_status(&r.get::<_, String>(4)?),
+                error: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Registers a subscriber; a new one starts after the newest event.
     pub fn subscribe(&mut self, name: &str) -> Result<(), StoreError> {
         self.conn.execute(
@@ -645,6 +687,57 @@ mod tests {
         s.retain_checks(&["b".into()]).unwrap();
         let ids: Vec<String> = s.checks().unwrap().into_iter().map(|c| c.id).collect();
         assert_eq!(ids, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn changes_are_the_results_that_differ_from_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let runs = [
+            ("a", Status::Passed),
+            ("b", Status::Failed),
+            ("a", Status::Passed),
+            ("a", Status::Failed),
+            ("b", Status::Failed),
+            ("a", Status::Failed),
+            ("a", Status::Passed),
+        ];
+        for (at, (id, status)) in runs.into_iter().enumerate() {
+            s.record(&outcome(id, status), at as i64, &[], &who())
+                .unwrap();
+        }
+        let seen: Vec<(i64, String, Option<Status>, Status)> = s
+            .changes(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.at_ms, c.check, c.from, c.to))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (6, "a".into(), Some(Status::Failed), Status::Passed),
+                (3, "a".into(), Some(Status::Passed), Status::Failed),
+                (1, "b".into(), None, Status::Failed),
+                (0, "a".into(), None, Status::Passed),
+            ]
+        );
+        assert_eq!(s.changes(Some("b"), 10).unwrap().len(), 1);
+        assert_eq!(s.changes(None, 2).unwrap().len(), 2);
+        assert_eq!(
+            s.changes(None, 1).unwrap()[0].name.as_deref(),
+            Some("Check a")
+        );
+    }
+
+    #[test]
+    fn a_trimmed_history_has_no_first_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        for i in 0..(HISTORY_PER_CHECK + 5) {
+            s.record(&outcome("a", Status::Passed), i, &[], &who())
+                .unwrap();
+        }
+        assert!(s.changes(None, 10).unwrap().is_empty());
     }
 
     #[test]

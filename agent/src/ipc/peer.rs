@@ -36,7 +36,7 @@ impl Access {
 /// What `op` requires.
 pub fn required(op: &Op) -> Access {
     match op {
-        Op::Hello | Op::Status | Op::Checks | Op::Subscribe => Access::Read,
+        Op::Hello | Op::Status | Op::Checks | Op::Subscribe | Op::History { .. } => Access::Read,
         Op::Recheck { .. }
         | Op::Session { .. }
         | Op::Interaction { .. }

@@ -13,6 +13,7 @@
 //! | `status` | anyone | every check's state, the policy in force, the device |
 //! | `checks` | anyone | the policy's checks with remediation for this OS |
 //! | `subscribe` | anyone | pushes on every change |
+//! | `history` (`check`, `limit`) | anyone | the newest changes of status, of one check or all |
 //! | `recheck` (`check`: id, or none for all) | the console user, an admin | runs it now, answers with the new state |
 //! | `session` (`user`, `display`) | the console user, an admin | registers a tray/session; runs every check |
 //! | `interaction` (`execution`, `event`, `token`) | the console user, an admin | a button was pressed: the event goes to the execution (with a token, it must be the execution's); answers with the event's `response` |
@@ -53,6 +54,12 @@ pub enum Op {
         check: Option<String>,
     },
     Subscribe,
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     Session {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user: Option<String>,
@@ -115,6 +122,7 @@ pub const OPS: &[&str] = &[
     "checks",
     "recheck",
     "subscribe",
+    "history",
     "session",
     "interaction",
     "notified",
@@ -133,6 +141,7 @@ impl Op {
             Op::Checks => "checks",
             Op::Recheck { .. } => "recheck",
             Op::Subscribe => "subscribe",
+            Op::History { .. } => "history",
             Op::Session { .. } => "session",
             Op::Interaction { .. } => "interaction",
             Op::Notified { .. } => "notified",
@@ -226,6 +235,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Option<u64>, ProtoError)> 
     }
     let allowed: &[&str] = match op.as_str() {
         "recheck" => &["op", "check"],
+        "history" => &["op", "check", "limit"],
         "session" => &["op", "user", "display"],
         "interaction" => &["op", "execution", "event", "token"],
         "notified" => &["op", "notification", "outcome", "action", "reason"],
