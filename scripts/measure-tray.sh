@@ -91,10 +91,14 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# Each process: its name, PSS and the anonymous part of it, in MiB.
 describe() {
-  local p names=()
-  for p in $(tree "$tray_pid"); do names+=("$(cat "/proc/$p/comm" 2>/dev/null)"); done
-  echo "${names[*]}"
+  local p parts=()
+  for p in $(tree "$tray_pid"); do
+    parts+=("$(cat "/proc/$p/comm" 2>/dev/null) $(awk '/^Pss:/ {t=$2} /^Pss_Anon:/ {a=$2} END {printf "%d (anon %d)", t/1024, a/1024}' "/proc/$p/smaps_rollup" 2>/dev/null)")
+  done
+  local IFS=,
+  echo "${parts[*]}"
 }
 close_window() {
   local w

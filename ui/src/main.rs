@@ -1,15 +1,23 @@
 //! `tend-tray`: Tend in the user's session. A tray icon whose colour and
 //! tooltip follow the device's state, a menu with what fails, and a window
-//! (created when opened, destroyed when closed, so the idle tray holds no
-//! webview) with every check, its evidence and its fix.
+//! with every check, its evidence and its fix.
 //!
-//! It talks to the Tend service only through the library's local API client
-//! ([`daemon`]). Started at login it stays hidden; a second start opens the
-//! window of the first (single instance); `tend://` links are forwarded to
-//! the service ([`deeplink`]). Where the desktop shows no tray icons
-//! ([`desktop`]), the window opens by itself while a check fails.
+//! Two processes of this one program. The tray process (started at login,
+//! hidden) holds the icon, the menu and the user-session role (native
+//! notifications with buttons), and never a webview. The window is a
+//! process of its own ([`window`], `tend-tray --window`), started when the
+//! user opens it and gone when they close it, taking WebKit's web and
+//! network processes with it: a window open once does not leave the icon
+//! carrying WebKit for the rest of the session.
 //!
-//! Usage: `tend-tray [--show] [--socket PATH] [tend://...]`.
+//! Both talk to the Tend service only through the library's local API
+//! client ([`daemon`]). A second start opens the window (single instance);
+//! `tend://` links are forwarded to the service ([`deeplink`]). Where the
+//! desktop shows no tray icons ([`desktop`]), the window opens by itself
+//! while a check fails.
+//!
+//! Usage: `tend-tray [--show] [--socket PATH] [tend://...]`;
+//! `tend-tray --window [--focus CHECK] [--socket PATH]`.
 
 mod daemon;
 mod deeplink;
@@ -17,32 +25,32 @@ mod desktop;
 mod markdown;
 mod model;
 mod tray;
+mod window;
 
 use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, State, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tend::ipc::proto::Op;
 
 use crate::deeplink::Action;
 use crate::model::{Level, Model};
 
-/// The window's label (and the capability that grants it the commands).
-const WINDOW: &str = "main";
 /// How long "Remind me later" keeps the window from opening by itself.
 const SNOOZE: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The app's state, shared by the tray, the window's commands and the link.
+/// The tray process's state, shared by the icon, the menu and the link.
 struct App {
     link: daemon::Link,
-    /// The check the window should show first.
-    focus: Mutex<Option<String>>,
     /// No tray icon can show here: the window stands in for it.
     no_tray: bool,
     fallback: Mutex<Fallback>,
+    /// `--socket`, handed on to the window process.
+    socket: Option<String>,
 }
 
 /// When the window opened by itself (no tray), so it does not again for
@@ -57,83 +65,63 @@ impl App {
     fn model(&self) -> std::sync::MutexGuard<'_, Model> {
         self.link.model.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-/// Everything the window shows.
-#[tauri::command]
-fn snapshot(app: State<'_, App>) -> Value {
-    let focus = app.focus.lock().unwrap_or_else(|p| p.into_inner()).take();
-    app.model().page(focus.as_deref(), app.no_tray)
-}
-
-/// "I've fixed it — check again": answers a waiting workflow, then re-checks.
-#[tauri::command]
-async fn recheck(app: State<'_, App>, check: String) -> Result<Value, String> {
-    let waiting = app.model().waiting_for(&check);
-    let endpoint = app.link.endpoint.clone();
-    if let Some(w) = waiting.filter(|w| w.takes("yes")) {
-        let op = Op::Interaction {
-            execution: w.execution,
-            event: "yes".into(),
-            token: w.token,
-        };
-        // The re-check below is what the user asked for; a workflow that
-        // stopped waiting meanwhile must not stand in its way.
-        if let Err(e) = daemon::call(&endpoint, op).await {
-            tracing::warn!(check = %check, "answering the waiting workflow: {e}");
-        }
-    }
-    daemon::call(&endpoint, Op::Recheck { check: Some(check) })
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// "Remind me later": answers a waiting workflow (which waits and asks
-/// again, within its reminder budget), and keeps the window from opening by
-/// itself for a day.
-#[tauri::command]
-async fn remind(app: State<'_, App>, check: String) -> Result<String, String> {
-    let waiting = app.model().waiting_for(&check);
-    app.fallback
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .snoozed_until = Some(Instant::now() + SNOOZE);
-    match waiting.filter(|w| w.takes("no")) {
-        Some(w) => {
-            let op = Op::Interaction {
-                execution: w.execution,
-                event: "no".into(),
-                token: w.token,
-            };
-            daemon::call(&app.link.endpoint, op)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok("Tend will remind you again later.".into())
-        }
-        None => Ok("Tend will not bring this up again today.".into()),
+    fn snooze(&self) {
+        self.fallback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snoozed_until = Some(Instant::now() + SNOOZE);
     }
 }
 
-/// Opens the window (creating its webview), or brings it forward.
+/// Opens the window, showing `check` first: starts the window process
+/// (`tend-tray --window`), whose own single instance hands the request to
+/// a window already open. The webview, and WebKit's web and network
+/// processes, live and die with that process, so the icon never holds them.
 fn open_window(app: &AppHandle, check: Option<String>) {
-    if let Some(state) = app.try_state::<App>() {
-        *state.focus.lock().unwrap_or_else(|p| p.into_inner()) = check.clone();
+    let state = app.state::<App>();
+    let mut cmd = match std::env::current_exe() {
+        Ok(exe) => Command::new(exe),
+        Err(e) => {
+            tracing::error!("opening the window: cannot find this program: {e}");
+            return;
+        }
+    };
+    cmd.arg("--window")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(c) = &check {
+        cmd.args(["--focus", c]);
     }
-    if let Some(w) = app.get_webview_window(WINDOW) {
-        let _ = w.unminimize();
-        let _ = w.show();
-        let _ = w.set_focus();
-        let _ = app.emit_to(WINDOW, "focus", check);
-        return;
+    if let Some(s) = &state.socket {
+        cmd.args(["--socket", s]);
     }
-    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::App("index.html".into()))
-        .title("Tend")
-        .inner_size(820.0, 760.0)
-        .min_inner_size(420.0, 400.0)
-        .build();
-    if let Err(e) = built {
-        tracing::error!("opening the window: {e}");
+    if state.no_tray {
+        cmd.arg("--no-tray");
     }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("opening the window: {e}");
+            return;
+        }
+    };
+    // The window says on its standard output when the user asked to be
+    // reminded later; the thread ends when the window process does.
+    let handle = app.clone();
+    let out = child.stdout.take();
+    std::thread::spawn(move || {
+        if let Some(out) = out {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line == window::SNOOZED {
+                    handle.state::<App>().snooze();
+                }
+            }
+        }
+        if let Err(e) = child.wait() {
+            tracing::warn!("the window process: {e}");
+        }
+    });
 }
 
 /// Forwards one request to the service in the background.
@@ -194,7 +182,6 @@ fn on_change(app: &AppHandle) {
             tracing::warn!("updating the tray icon: {e}");
         }
     });
-    let _ = app.emit_to(WINDOW, "state", ());
     if state.no_tray && level == Level::Failing {
         let mut fb = state.fallback.lock().unwrap_or_else(|p| p.into_inner());
         let snoozed = fb.snoozed_until.is_some_and(|t| Instant::now() < t);
@@ -216,6 +203,10 @@ struct Args {
     show: bool,
     socket: Option<String>,
     links: Vec<String>,
+    /// `--window`: be the window process.
+    window: bool,
+    focus: Option<String>,
+    no_tray: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -223,6 +214,9 @@ fn parse_args() -> Result<Args, String> {
         show: false,
         socket: None,
         links: Vec::new(),
+        window: false,
+        focus: None,
+        no_tray: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -231,12 +225,19 @@ fn parse_args() -> Result<Args, String> {
             "--socket" => {
                 args.socket = Some(it.next().ok_or("--socket needs a path")?);
             }
+            "--window" => args.window = true,
+            "--focus" => {
+                args.focus = Some(it.next().ok_or("--focus needs a check id")?);
+            }
+            "--no-tray" => args.no_tray = true,
             "--version" => {
                 println!("tend-tray {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
             }
             "-h" | "--help" => {
-                println!("usage: tend-tray [--show] [--socket PATH] [tend://...]");
+                println!(
+                    "usage: tend-tray [--show] [--socket PATH] [tend://...]\n       tend-tray --window [--focus CHECK] [--socket PATH]"
+                );
                 std::process::exit(0);
             }
             link if link.starts_with("tend:") => args.links.push(link.to_string()),
@@ -247,6 +248,16 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("GDK_GL").is_none() {
+        // GTK 3 on X11 opens the GL driver at start to choose a visual,
+        // which maps Mesa and LLVM (30 MiB of PSS) into the tray process,
+        // which draws no GL, and the window process, whose page WebKit
+        // draws in its web process.
+        // SAFETY: the first statement of `main`: no other thread exists,
+        // so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("GDK_GL", "disable") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TEND_LOG")
@@ -261,7 +272,16 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(args) {
+    let result = if args.window {
+        window::run(window::Options {
+            endpoint: tend::ipc::endpoint(args.socket.as_deref()),
+            focus: args.focus,
+            no_tray: args.no_tray,
+        })
+    } else {
+        run(args)
+    };
+    if let Err(e) = result {
         eprintln!("tend-tray: {e}");
         std::process::exit(1);
     }
@@ -279,7 +299,6 @@ fn run(args: Args) -> tauri::Result<()> {
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
-        .invoke_handler(tauri::generate_handler![snapshot, recheck, remind])
         .setup(move |app| {
             let handle = app.handle().clone();
             let hosts = desktop::tray_hosts();
@@ -292,9 +311,9 @@ fn run(args: Args) -> tauri::Result<()> {
             };
             app.manage(App {
                 link: link.clone(),
-                focus: Mutex::new(None),
                 no_tray: !hosts.any(),
                 fallback: Mutex::new(Fallback::default()),
+                socket: args.socket.clone(),
             });
             tray::create(&handle, on_menu)?;
 
@@ -327,7 +346,7 @@ fn run(args: Args) -> tauri::Result<()> {
         })
         .build(tauri::generate_context!())?;
     app.run(|_app, event| {
-        // Closing the window destroys it; the tray lives on.
+        // The tray process has no window; it ends only when asked to.
         if let RunEvent::ExitRequested {
             api, code: None, ..
         } = event

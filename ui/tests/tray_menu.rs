@@ -162,18 +162,18 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     );
     assert_ne!(panel.string(&item, "IconName"), failing_icon);
 
-    // "Open Tend" creates the window and its webview (WebKit's web process);
-    // closing it (Escape) destroys them: the tray alone holds no webview.
-    let web = |pid| {
-        desktop::children(pid)
-            .iter()
-            .filter(|c| c.starts_with("WebKitWebProces"))
-            .count()
-    };
-    assert_eq!(web(app.pid()), 0, "{:?}", desktop::children(app.pid()));
+    // "Open Tend" starts the window process with its webview (WebKit's web
+    // and network processes); closing it (Escape) ends them all: the tray
+    // process itself never holds a webview.
+    let processes = || desktop::descendants(app.pid());
+    assert!(processes().is_empty(), "{:?}", processes());
     panel.click(&item, "Open Tend").unwrap();
     wait_until(Duration::from_secs(30), "the window's web process", || {
-        Ok(web(app.pid()) == 1)
+        let p = processes();
+        Ok(
+            p.iter().any(|c| c == "tend-tray")
+                && p.iter().any(|c| c.starts_with("WebKitWebProces")),
+        )
     });
     wait_until(
         Duration::from_secs(30),
@@ -181,7 +181,7 @@ fn tray_menu_follows_the_state_and_its_items_work() {
         || {
             desktop::key_to_window(&display, "Tend", "Escape")?;
             std::thread::sleep(Duration::from_millis(500));
-            Ok(web(app.pid()) == 0)
+            Ok(processes().is_empty())
         },
     );
 

@@ -44,21 +44,38 @@ impl Drop for Proc {
     }
 }
 
-/// The names of `pid`'s child processes (from /proc/*/stat).
-pub fn children(pid: u32) -> Vec<String> {
+/// The names of `pid`'s descendant processes, zombies left out (from
+/// /proc/*/stat).
+pub fn descendants(pid: u32) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| {
-        let stat = std::fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
-        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_string();
-        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
-        let state = rest.split_whitespace().next()?;
-        (ppid == pid && state != "Z").then_some(comm)
-    })
-    .collect()
+    // (pid, ppid, comm) of every live process.
+    let all: Vec<(u32, u32, String)> = dir
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let me: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (state != "Z").then_some((me, ppid, comm))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for (me, ppid, comm) in &all {
+            if *ppid == parent {
+                parents.push(*me);
+                found.push(comm.clone());
+            }
+        }
+    }
+    found
 }
 
 /// Sends a key to the window whose title starts with `title` on the
