@@ -55,9 +55,9 @@ cargo test --locked --target x86_64-pc-windows-gnu -p tend --lib --test windows_
 echo "== packages (installers/): built with cargo xtask dist, then installed for real"
 dist="$CARGO_TARGET_DIR/dist"
 cargo xtask dist deb --out "$dist"
-installers/tests/deb-chroot.sh "$dist/tend_${version}-1_amd64.deb"
+installers/tests/deb-chroot.sh "$dist/tend_${version}-1_amd64.deb" "$dist/tend-tray_${version}-1_amd64.deb"
 cargo xtask dist rpm --out "$dist"
-installers/tests/rpm-check.sh "$dist/tend-${version}-1.x86_64.rpm"
+installers/tests/rpm-check.sh "$dist/tend-${version}-1.x86_64.rpm" "$dist/tend-tray-${version}-1.x86_64.rpm"
 cargo xtask dist msi --out "$dist"
 installers/tests/msi-wine.sh "$dist/tend-${version}-x64.msi"
 installers/tests/pkg-check.sh

@@ -3,23 +3,31 @@
 # there: dpkg installs it (maintainer scripts included), the service is
 # enabled, `tend check` runs, the unit passes `systemd-analyze verify`, the
 # config is a conffile kept on remove and gone on purge, and nothing else is
-# left behind. Prints the installed footprint.
+# left behind. With the tray's package too: it installs beside the agent
+# with every library it links, its desktop entries are valid, the tend://
+# handler is registered system-wide, its autostart entry is a conffile, and
+# it comes off cleanly. Prints the installed footprints.
 #
 # The base root (debootstrap minbase of this host's Debian release, with
-# systemd and man-db so the unit and its man page can be verified) is built
+# systemd and man-db so the unit and its man page can be verified, and the
+# tray's runtime libraries and desktop-file-utils) is built
 # once and cached as a tarball under $TEND_CACHE (default ~/.cache/tend).
 # The mirror is the host's (from its APT sources) unless TEND_DEBIAN_MIRROR
 # names one. Needs root (chroot, mount).
 #
-# Usage: installers/tests/deb-chroot.sh PATH/TO/tend_VERSION_amd64.deb
+# Usage: installers/tests/deb-chroot.sh PATH/TO/tend_VERSION_amd64.deb [PATH/TO/tend-tray_VERSION_amd64.deb]
 set -euo pipefail
-deb=$(realpath "${1:?usage: deb-chroot.sh TEND.deb}")
+deb=$(realpath "${1:?usage: deb-chroot.sh TEND.deb [TEND-TRAY.deb]}")
+tray_deb=${2:+$(realpath "$2")}
 cache=${TEND_CACHE:-$HOME/.cache/tend}
 # shellcheck source=/dev/null
 suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
-# What the package needs besides minbase (procps: /bin/kill for reloads),
-# and what the checks use (systemd-analyze, man, deb-systemd-helper).
-include=systemd,init-system-helpers,man-db,procps
+# What the packages need besides minbase (procps: /bin/kill for reloads;
+# WebKitGTK, the tray-icon library and D-Bus for the tray: D-Bus by name,
+# as its dependencies name the buses by virtual packages, which debootstrap
+# does not resolve), and what the checks use (systemd-analyze, man,
+# deb-systemd-helper, desktop-file-validate).
+include=systemd,init-system-helpers,man-db,procps,libwebkit2gtk-4.1-0,libayatana-appindicator3-1,dbus,dbus-user-session,desktop-file-utils
 base=$cache/debroot/$suite-minbase-${include//,/-}.tar.gz
 
 host_mirror() {
@@ -91,6 +99,32 @@ echo "== installed footprint"
 in_root dpkg-query -W -f='Installed-Size: ${Installed-Size} KiB\n' tend
 in_root dpkg -L tend | while read -r f; do [ -f "$root$f" ] && echo "$root$f"; done \
   | xargs du -cb | tail -n 1 | awk '{print "files on disk: " $1 " bytes"}'
+
+if [ -n "$tray_deb" ]; then
+  echo "== the tray: dpkg -i, its libraries, its desktop entries"
+  cp "$tray_deb" "$root/tmp/tend-tray.deb"
+  in_root dpkg -i /tmp/tend-tray.deb
+  in_root tend-tray --version
+  if in_root ldd /usr/bin/tend-tray | grep 'not found'; then fail "tend-tray links a library its package does not depend on"; fi
+  in_root sh -c 'ls /usr/lib/*/libayatana-appindicator3.so.1' >/dev/null || fail "the tray-icon library is not installed"
+  in_root desktop-file-validate /usr/share/applications/tend-tray.desktop /etc/xdg/autostart/tend-tray.desktop
+  grep -q '^x-scheme-handler/tend=tend-tray.desktop' "$root/usr/share/applications/mimeinfo.cache" \
+    || fail "tend:// is not handled by tend-tray.desktop (update-desktop-database did not run?)"
+  # shellcheck disable=SC2016 # a dpkg-query format
+  in_root dpkg-query -W -f='${Conffiles}\n' tend-tray | grep -q '/etc/xdg/autostart/tend-tray.desktop' \
+    || fail "the autostart entry is not a conffile"
+  if in_root dpkg -r tend >/dev/null 2>&1; then fail "tend was removed from under tend-tray"; fi
+  # shellcheck disable=SC2016 # a dpkg-query format
+  in_root dpkg-query -W -f='tend-tray Installed-Size: ${Installed-Size} KiB\n' tend-tray
+  in_root dpkg -P tend-tray
+  for p in /usr/bin/tend-tray /usr/share/applications/tend-tray.desktop /etc/xdg/autostart/tend-tray.desktop \
+           /usr/share/icons/hicolor/128x128/apps/tend.png; do
+    [ ! -e "$root$p" ] || fail "$p left after purging tend-tray"
+  done
+  if grep -q 'x-scheme-handler/tend=' "$root/usr/share/applications/mimeinfo.cache"; then
+    fail "tend:// is still registered after purging tend-tray"
+  fi
+fi
 
 echo "== dpkg -r keeps the conffile, dpkg -P removes everything"
 in_root dpkg -r tend

@@ -1,7 +1,7 @@
 //! Tend's build tasks, run as `cargo xtask ...` (an alias in `.cargo/config.toml`).
 //!
-//! `cargo xtask dist deb|rpm|msi|pkg|tar` builds the release binary for the
-//! package's platform and the package from the definitions in `installers/`,
+//! `cargo xtask dist deb|rpm|msi|pkg|tar` builds the release binaries for the
+//! package's platform and the packages from the definitions in `installers/`,
 //! into `--out` (default `<target dir>/dist`, outside the source tree when
 //! `CARGO_TARGET_DIR` is). The packaging tools are the ordinary ones
 //! (cargo-deb, cargo-generate-rpm, Debian's `wixl`, Apple's
@@ -26,19 +26,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build a package (release binary included) into the dist directory.
+    /// Build a package (release binaries included) into the dist directory.
+    /// `deb` and `rpm` make two: `tend` (the agent) and `tend-tray` (the
+    /// tray app, which needs a desktop and WebKitGTK).
     Dist {
         #[arg(value_enum)]
         kind: Kind,
         /// Where packages go (default: <target dir>/dist).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Package this already-built binary instead of building one
+        /// Package this already-built `tend` instead of building one
         /// (`pkg`: the universal macOS `tend`; others: for quick re-packaging).
         #[arg(long, value_name = "FILE")]
         binary: Option<PathBuf>,
     },
-    /// Write the man pages (`tend.1`, `tend-<command>.1`, gzipped) into DIR.
+    /// Write the man pages (`tend.1`, `tend-<command>.1`, `tend-tray.1`,
+    /// gzipped) into DIR.
     Man { dir: PathBuf },
 }
 
@@ -88,10 +91,14 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the release `tend` for `target` (None: this host) and returns its path.
-fn build_release(target: Option<&str>) -> anyhow::Result<PathBuf> {
+/// Builds the release `packages` for `target` (None: this host) and
+/// returns the directory their binaries are in.
+fn build_release(target: Option<&str>, packages: &[&str]) -> anyhow::Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "--locked", "-p", "tend"]);
+    cmd.args(["build", "--release", "--locked"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
@@ -100,40 +107,41 @@ fn build_release(target: Option<&str>) -> anyhow::Result<PathBuf> {
     if let Some(t) = target {
         dir.push(t);
     }
-    let exe = if target.is_some_and(|t| t.contains("windows")) {
-        "tend.exe"
-    } else {
-        "tend"
-    };
-    Ok(dir.join("release").join(exe))
+    Ok(dir.join("release"))
 }
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Task::Man { dir } => man::write_all(&dir),
+        Task::Man { dir } => {
+            man::write_all(&dir)?;
+            man::write_tray(&dir)
+        }
         Task::Dist { kind, out, binary } => {
             let out = out.unwrap_or_else(|| target_dir().join("dist"));
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let out = out.canonicalize()?;
-            let path = match kind {
+            let paths = match kind {
                 Kind::Deb => deb(&out, binary)?,
                 Kind::Rpm => rpm(&out, binary)?,
-                Kind::Msi => msi(&out, binary)?,
-                Kind::Pkg => pkg(&out, binary)?,
-                Kind::Tar => tar(&out, binary)?,
+                Kind::Msi => vec![msi(&out, binary)?],
+                Kind::Pkg => vec![pkg(&out, binary)?],
+                Kind::Tar => vec![tar(&out, binary)?],
             };
-            let size = std::fs::metadata(&path)?.len();
-            println!("{} ({} bytes)", path.display(), size);
+            for path in paths {
+                let size = std::fs::metadata(&path)?.len();
+                println!("{} ({} bytes)", path.display(), size);
+            }
             Ok(())
         }
     }
 }
 
-/// The release binary and the man pages where cargo-deb and
-/// cargo-generate-rpm expect them (`target/release/`, as agent/Cargo.toml lists).
+/// The release binaries (`tend`, `tend-tray`) and the man pages where
+/// cargo-deb and cargo-generate-rpm expect them (`target/release/`, as the
+/// crates' package metadata lists).
 fn linux_assets(binary: Option<PathBuf>) -> anyhow::Result<()> {
     let release = target_dir().join("release");
     match binary {
@@ -144,51 +152,99 @@ fn linux_assets(binary: Option<PathBuf>) -> anyhow::Result<()> {
                 std::fs::copy(&b, &to)
                     .with_context(|| format!("cannot copy {} to {}", b.display(), to.display()))?;
             }
+            build_release(None, &["tend-tray"])?;
         }
         None => {
-            build_release(None)?;
+            build_release(None, &["tend", "tend-tray"])?;
         }
     }
-    man::write_all(&release.join("man"))
+    man::write_all(&release.join("man"))?;
+    man::write_tray(&release.join("man-tray"))
 }
 
-fn deb(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    linux_assets(binary)?;
-    let path = out.join(format!("tend_{VERSION}-1_amd64.deb"));
-    run(cargo()
-        .args([
-            "deb",
-            "--locked",
-            "--no-build",
-            "--no-strip",
-            "-p",
-            "tend",
-            "--output",
-        ])
-        .arg(&path))?;
-    // No errors allowed; the warnings left are explained in installers/README.md.
-    run(Command::new("lintian")
-        .args(["--fail-on", "error", "--suppress-tags-from-file"])
-        .arg(root().join("installers/debian/lintian-suppressed"))
-        .arg(&path))?;
-    Ok(path)
+/// Fails unless `tend-tray`'s dependencies (`found`, one per line or comma)
+/// include `want`: `tend` of the same version, so the two always speak the
+/// same local API.
+fn check_tray_pins_tend(found: &str, want: &str) -> anyhow::Result<()> {
+    if !found.split([',', '\n']).any(|d| d.trim() == want) {
+        bail!(
+            "tend-tray's dependencies lack {want:?} (they are {found:?}): update the versions in ui/Cargo.toml's package metadata"
+        );
+    }
+    Ok(())
 }
 
-fn rpm(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+fn deb(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     linux_assets(binary)?;
-    let path = out.join(format!("tend-{VERSION}-1.x86_64.rpm"));
-    run(cargo()
-        .args(["generate-rpm", "-p", "agent", "--target-dir"])
-        .arg(target_dir())
-        .arg("--output")
-        .arg(&path))?;
-    Ok(path)
+    let mut paths = Vec::new();
+    for package in ["tend", "tend-tray"] {
+        let path = out.join(format!("{package}_{VERSION}-1_amd64.deb"));
+        run(cargo()
+            .args([
+                "deb",
+                "--locked",
+                "--no-build",
+                "--no-strip",
+                "-p",
+                package,
+                "--output",
+            ])
+            .arg(&path))?;
+        // No errors allowed; the warnings left are explained in installers/README.md.
+        run(Command::new("lintian")
+            .args(["--fail-on", "error", "--suppress-tags-from-file"])
+            .arg(root().join("installers/debian/lintian-suppressed"))
+            .arg(&path))?;
+        paths.push(path);
+    }
+    let depends = output(
+        Command::new("dpkg-deb")
+            .arg("--field")
+            .arg(&paths[1])
+            .arg("Depends"),
+    )?;
+    check_tray_pins_tend(&depends, &format!("tend (= {VERSION}-1)"))?;
+    Ok(paths)
+}
+
+fn rpm(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    linux_assets(binary)?;
+    let mut paths = Vec::new();
+    for (package, dir) in [("tend", "agent"), ("tend-tray", "ui")] {
+        let path = out.join(format!("{package}-{VERSION}-1.x86_64.rpm"));
+        run(cargo()
+            .args(["generate-rpm", "-p", dir, "--target-dir"])
+            .arg(target_dir())
+            .arg("--output")
+            .arg(&path))?;
+        paths.push(path);
+    }
+    let requires = output(Command::new("rpm").arg("-qpR").arg(&paths[1]))?;
+    check_tray_pins_tend(&requires, &format!("tend = {VERSION}"))?;
+    Ok(paths)
+}
+
+/// Runs a command and returns what it printed.
+fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let o = cmd
+        .current_dir(root())
+        .output()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !o.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn msi(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let exe = match binary {
         Some(b) => b,
-        None => build_release(Some("x86_64-pc-windows-gnu"))?,
+        None => build_release(Some("x86_64-pc-windows-gnu"), &["tend"])?.join("tend.exe"),
     };
     if exe.file_name() != Some("tend.exe".as_ref()) {
         bail!("{}: the MSI packages a file named tend.exe", exe.display());
@@ -227,7 +283,7 @@ fn pkg(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
     let binary = match binary {
         Some(b) => b,
-        None => build_release(None)?,
+        None => build_release(None, &["tend"])?.join("tend"),
     };
     let path = out.join(format!("tend-{VERSION}.pkg"));
     run(Command::new(&script)
@@ -244,7 +300,7 @@ fn pkg(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 fn tar(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let binary = match binary {
         Some(b) => b,
-        None => build_release(None)?,
+        None => build_release(None, &["tend"])?.join("tend"),
     };
     let platform = tend::update::platform();
     let path = out.join(format!("tend-{VERSION}-{platform}.tar.gz"));

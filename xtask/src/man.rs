@@ -1,6 +1,8 @@
 //! Man pages from the CLI's own definitions (clap_mangen), so `man tend`
 //! and `tend --help` never disagree: `tend.1` and one `tend-<command>.1`
-//! per subcommand, gzipped as Debian policy wants them.
+//! per subcommand; and `tend-tray.1`, written by hand (`ui/tend-tray.1`:
+//! the tray parses its few arguments itself). Gzipped as Debian policy
+//! wants them.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -23,12 +25,24 @@ pub fn write_all(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `tend-tray.1.gz` into `dir` (apart from `tend`'s: another package).
+pub fn write_tray(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tray = crate::root().join("ui/tend-tray.1");
+    let roff = std::fs::read(&tray).with_context(|| format!("cannot read {}", tray.display()))?;
+    write_gz(dir, "tend-tray", &roff)
+}
+
 fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> anyhow::Result<()> {
     let mut roff = Vec::new();
     clap_mangen::Man::new(cmd)
         .date("")
         .render(&mut roff)
         .with_context(|| format!("rendering {name}.1"))?;
+    write_gz(dir, name, &roff)
+}
+
+fn write_gz(dir: &Path, name: &str, roff: &[u8]) -> anyhow::Result<()> {
     let path = dir.join(format!("{name}.1.gz"));
     // No file name or time stamp in the gzip header: the same page gives the
     // same bytes (reproducible packages; lintian checks this).
@@ -37,7 +51,7 @@ fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> anyhow::Result<()> 
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(file, Compression::best());
-    gz.write_all(&roff)?;
+    gz.write_all(roff)?;
     let _: std::fs::File = GzEncoder::finish(gz)?;
     Ok(())
 }
