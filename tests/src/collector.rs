@@ -6,13 +6,13 @@
 //! One request per connection (`Connection: close`); it runs on its own
 //! thread and runtime and stops when dropped.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::https::Pki;
+use crate::loopback::Loopback;
 
 /// One POST as received.
 #[derive(Clone, Debug)]
@@ -41,56 +41,29 @@ struct State {
 }
 
 pub struct Collector {
-    addr: SocketAddr,
+    server: Loopback,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Collector {
     pub fn https(pki: &Pki) -> Collector {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("address");
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let config = pki.server_config();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => {
-                            let Ok((tcp, _)) = accepted else { continue };
-                            let acceptor = acceptor.clone();
-                            let state = shared.clone();
-                            tokio::spawn(async move {
-                                if let Ok(s) = acceptor.accept(tcp).await {
-                                    serve(s, state).await;
-                                }
-                            });
-                        }
-                    }
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
+        let server = Loopback::start(move |tcp| {
+            let acceptor = acceptor.clone();
+            let state = shared.clone();
+            async move {
+                if let Ok(s) = acceptor.accept(tcp).await {
+                    serve(s, state).await;
                 }
-            });
+            }
         });
-        Collector {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        Collector { server, state }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.addr.port())
+        format!("https://127.0.0.1:{}{path}", self.server.addr().port())
     }
 
     /// Answers the next `n` requests with 503 (their events are not kept).
@@ -110,17 +83,6 @@ impl Collector {
     /// Every event received, in order (duplicates included).
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.posts().into_iter().flat_map(|p| p.events).collect()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -8,7 +8,6 @@
 //! stops when dropped; a stalled answer lasts at most the time it was given.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +19,8 @@ use rcgen::{
 use rustls::ServerConfig;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::loopback::Loopback;
 
 /// A test CA and a certificate it issued for `localhost` and `127.0.0.1`.
 pub struct Pki {
@@ -133,11 +134,9 @@ struct State {
 
 /// A running server on 127.0.0.1.
 pub struct Server {
-    addr: SocketAddr,
+    server: Loopback,
     tls: bool,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -152,58 +151,36 @@ impl Server {
     }
 
     fn start(tls: Option<Arc<ServerConfig>>) -> Server {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State::default()));
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
         let is_tls = tls.is_some();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => {
-                            let Ok((tcp, _)) = accepted else { continue };
-                            let state = shared.clone();
-                            let acceptor = acceptor.clone();
-                            tokio::spawn(async move {
-                                match acceptor {
-                                    Some(a) => {
-                                        // A client that refuses our certificate ends here.
-                                        if let Ok(s) = a.accept(tcp).await {
-                                            serve(s, state).await;
-                                        }
-                                    }
-                                    None => serve(tcp, state).await,
-                                }
-                            });
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let server = Loopback::start(move |tcp| {
+            let state = shared.clone();
+            let acceptor = acceptor.clone();
+            async move {
+                match acceptor {
+                    Some(a) => {
+                        // A client that refuses our certificate ends here.
+                        if let Ok(s) = a.accept(tcp).await {
+                            serve(s, state).await;
                         }
                     }
+                    None => serve(tcp, state).await,
                 }
-            });
-            // Dropping the runtime ends every connection still open (stalls).
+            }
         });
         Server {
-            addr,
+            server,
             tls: is_tls,
             state,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
     /// The URL of `path` on this server, by IP address.
     pub fn url(&self, path: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}{path}", self.addr.port())
+        format!("{scheme}://127.0.0.1:{}{path}", self.server.addr().port())
     }
 
     /// Sets how `path` is answered (a path never set answers 404).
@@ -227,17 +204,6 @@ impl Server {
 
     pub fn clear_requests(&self) {
         self.state.lock().expect("state").requests.clear();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -14,7 +14,10 @@ pub mod collector;
 pub mod daemon;
 #[cfg(target_os = "linux")]
 pub mod dbus;
+#[cfg(unix)]
+pub mod device;
 pub mod https;
+pub mod loopback;
 pub mod reach;
 pub mod signing;
 pub mod slack;
@@ -143,5 +146,22 @@ pub fn wait_until<T>(
         }
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// A small xorshift generator for the crash tests' timings: `rand(n)` is in
+/// `0..n`. Seeded from the clock, and the seed is printed (as "`what` seed
+/// N") so a failing run's timings can be read back.
+pub fn clock_seeded_rand(what: &str) -> impl FnMut(u64) -> u64 {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("{what} seed {seed}");
+    move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
     }
 }

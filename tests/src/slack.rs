@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::loopback::Loopback;
+
 /// One call as the server received it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
@@ -53,10 +55,8 @@ struct State {
 
 /// The server.
 pub struct SlackServer {
-    addr: std::net::SocketAddr,
+    server: Loopback,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SlackServer {
@@ -66,42 +66,14 @@ impl SlackServer {
             token: token.to_string(),
             ..State::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("local address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                tokio::pin!(stopped);
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        a = listener.accept() => {
-                            if let Ok((s, _)) = a {
-                                tokio::spawn(serve(s, st.clone()));
-                            }
-                        }
-                    }
-                }
-            });
-        });
-        SlackServer {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let server = Loopback::start(move |tcp| serve(tcp, st.clone()));
+        SlackServer { server, state }
     }
 
     /// The API base URL, `http://127.0.0.1:PORT/api/`.
     pub fn api_base(&self) -> String {
-        format!("http://{}/api/", self.addr)
+        format!("http://{}/api/", self.server.addr())
     }
 
     /// A workspace member: `email` is user `id`.
@@ -158,17 +130,6 @@ impl SlackServer {
             .messages
             .get(&(channel.to_string(), ts.to_string()))
             .cloned()
-    }
-}
-
-impl Drop for SlackServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tend_e2e::collector::Collector;
-use tend_e2e::daemon::{Daemon, copy_tree, json_lines, write_config};
+use tend_e2e::daemon::{Daemon, json_lines, write_config};
+use tend_e2e::device::Device;
 use tend_e2e::https::{Pki, Reply, Server};
 use tend_e2e::signing::Signer;
-use tend_e2e::{fixture, tend, tend_bin};
+use tend_e2e::{tend, tend_bin};
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 const UPDATES_QUERY: &str =
@@ -39,51 +40,21 @@ fn policy(serial: u64, fw_interval: &str) -> String {
     .to_string()
 }
 
-/// A device: a temp dir with a copy of the compliant Linux recording.
-struct Device {
-    dir: tempfile::TempDir,
+/// The compliant Linux recording, with an automatic-updates file that is
+/// not in the recording's `stat` map, so its metadata comes from the file
+/// itself and removing it is seen.
+fn device() -> Device {
+    let dev = Device::linux_compliant();
+    std::fs::write(
+        updates(&dev),
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+    )
+    .unwrap();
+    dev
 }
 
-impl Device {
-    fn new() -> Device {
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(
-            &fixture("machines/linux-compliant"),
-            &dir.path().join("machine"),
-        );
-        let dev = Device { dir };
-        // Not in the recording's `stat` map, so its metadata comes from the
-        // file itself and removing it is seen.
-        std::fs::write(
-            dev.updates(),
-            "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
-        )
-        .unwrap();
-        dev
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn machine(&self) -> PathBuf {
-        self.path("machine")
-    }
-    fn ufw(&self) -> PathBuf {
-        self.path("machine/root/etc/ufw/ufw.conf")
-    }
-    fn updates(&self) -> PathBuf {
-        self.path("machine/root/etc/apt/apt.conf.d/20auto-upgrades")
-    }
-    /// Writes ufw.conf with ENABLED=yes or no, replacing it by a rename as
-    /// editors and `ufw` do.
-    fn set_firewall(&self, on: bool) {
-        let text = format!(
-            "# /etc/ufw/ufw.conf\n#\nENABLED={}\nLOGLEVEL=low\n",
-            if on { "yes" } else { "no" }
-        );
-        let tmp = self.path("machine/root/etc/ufw/.ufw.conf.new");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.ufw()).unwrap();
-    }
+fn updates(dev: &Device) -> PathBuf {
+    dev.path("machine/root/etc/apt/apt.conf.d/20auto-upgrades")
 }
 
 fn compliance(events: &[Value]) -> Vec<&Value> {
@@ -125,7 +96,7 @@ fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn flips_become_one_event_each_in_both_sinks_and_in_status() {
-    let dev = Device::new();
+    let dev = device();
     let pki = Pki::new("daemon");
     let server = Server::https(&pki);
     let collector = Collector::https(&pki);
@@ -226,8 +197,8 @@ batch_size = 10
     }
 
     // A failing hourly check whose file is fixed passes within 5 s.
-    let saved = std::fs::read(dev.updates()).unwrap();
-    std::fs::remove_file(dev.updates()).unwrap();
+    let saved = std::fs::read(updates(&dev)).unwrap();
+    std::fs::remove_file(updates(&dev)).unwrap();
     let r = d.request(r#"{"v":1,"id":9,"op":"recheck","check":"updates"}"#);
     assert_eq!(r["result"]["checks"][0]["status"], "failed", "{r}");
     assert_eq!(
@@ -235,7 +206,7 @@ batch_size = 10
         "Install unattended-upgrades."
     );
     expected.push(("updates".into(), Value::Bool(true), false));
-    std::fs::write(dev.updates(), &saved).unwrap();
+    std::fs::write(updates(&dev), &saved).unwrap();
     let took = d.wait_for("updates", "passed", Duration::from_secs(5));
     eprintln!("the fixed file was seen passing after {took:?} (interval 1h)");
     expected.push(("updates".into(), Value::Bool(false), true));
@@ -385,7 +356,7 @@ batch_size = 10
 
 #[test]
 fn a_crashed_daemon_loses_no_transition() {
-    let dev = Device::new();
+    let dev = device();
     let pki = Pki::new("crash");
     let collector = Collector::https(&pki);
     let ca = dev.path("ca.pem");
@@ -422,19 +393,7 @@ fn a_crashed_daemon_loses_no_transition() {
     );
     d.wait_for("firewall", "passed", Duration::from_secs(10));
 
-    // A small xorshift, seeded from the clock; the seed is printed.
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut rand = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rand = tend_e2e::clock_seeded_rand("crash test");
 
     let started = Instant::now();
     let mut written = vec![true];
@@ -595,7 +554,7 @@ fn raw(socket: &Path, bytes: &[u8]) -> String {
 
 #[test]
 fn hostile_and_unauthorised_clients_do_not_disturb_the_service() {
-    let dev = Device::new();
+    let dev = device();
     let policy_file = dev.path("policy.json");
     std::fs::write(&policy_file, policy(1, "1h")).unwrap();
     let cfg = dev.path("agent.toml");
@@ -606,7 +565,7 @@ fn hostile_and_unauthorised_clients_do_not_disturb_the_service() {
     // Other users must reach the socket: the temp dir is 0700.
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dev.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dev.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let socket = dev.path("tend.sock");
     let mut d = Daemon::start(
@@ -849,7 +808,7 @@ fn as_nobody_raw(socket: &Path, lines: &str) -> String {
 
 #[test]
 fn a_check_over_budget_is_an_error_and_the_others_go_on() {
-    let dev = Device::new();
+    let dev = device();
     let policy_file = dev.path("policy.json");
     let text = serde_json::json!({
         "version": 1, "serial": 1,
@@ -926,7 +885,7 @@ fn a_check_over_budget_is_an_error_and_the_others_go_on() {
 #[test]
 fn systemd_hears_ready_watchdog_reload_and_stopping() {
     use std::os::unix::net::UnixDatagram;
-    let dev = Device::new();
+    let dev = device();
     let policy_file = dev.path("policy.json");
     std::fs::write(&policy_file, policy(1, "1h")).unwrap();
     let cfg = dev.path("agent.toml");

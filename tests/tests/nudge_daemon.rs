@@ -18,36 +18,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tend_e2e::daemon::{
-    Daemon, api, copy_tree, entered, execution, executions, history, write_config,
-};
+use tend_e2e::daemon::{Daemon, api, entered, execution, executions, history, write_config};
 use tend_e2e::dbus::{NotificationServer, PrivateBus};
+use tend_e2e::device::Device;
 use tend_e2e::slack::SlackServer;
-use tend_e2e::{fixture, stderr, tend_bin};
+use tend_e2e::{stderr, tend_bin};
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 const REMEDIATION: &str = "Run `sudo ufw enable`.";
 const BOT: &str = "xoxb-e2e-token";
 const LIMIT: Duration = Duration::from_secs(30);
-
-struct Device {
-    dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn set_firewall(&self, on: bool) {
-        let text = format!(
-            "# /etc/ufw/ufw.conf\n#\nENABLED={}\nLOGLEVEL=low\n",
-            if on { "yes" } else { "no" }
-        );
-        let tmp = self.path("machine/root/etc/ufw/.ufw.conf.new");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.path("machine/root/etc/ufw/ufw.conf")).unwrap();
-    }
-}
 
 fn nudge_with_short_snoozes() -> Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/workflows/nudge.json");
@@ -110,10 +90,7 @@ fn the_default_nudge_reaches_the_user_by_toast_and_by_slack() {
     let slack = SlackServer::start(BOT);
     slack.add_user("ada.lovelace@example.com", "U0ADA");
 
-    let dev = Device {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    copy_tree(&fixture("machines/linux-compliant"), &dev.path("machine"));
+    let dev = Device::linux_compliant();
     let policy = json!({
         "version": 1, "serial": 1, "name": "nudge test",
         "checks": [{ "id": "firewall", "name": "Firewall enabled", "severity": "high",

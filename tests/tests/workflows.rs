@@ -14,77 +14,52 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tend_e2e::collector::Collector;
 use tend_e2e::daemon::{
-    Daemon, api, copy_tree, entered, execution, executions, history, json_lines, write_config,
+    Daemon, api, entered, execution, executions, history, json_lines, write_config,
 };
+use tend_e2e::device::Device;
 use tend_e2e::https::Pki;
 use tend_e2e::{fixture, tend_bin, wait_until};
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 const REMEDIATION: &str = "Run `sudo ufw enable`.";
 
-struct Device {
-    dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn new() -> Device {
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(
-            &fixture("machines/linux-compliant"),
-            &dir.path().join("machine"),
-        );
-        Device { dir }
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn set_firewall(&self, on: bool) {
-        let text = format!(
-            "# /etc/ufw/ufw.conf\n#\nENABLED={}\nLOGLEVEL=low\n",
-            if on { "yes" } else { "no" }
-        );
-        let tmp = self.path("machine/root/etc/ufw/.ufw.conf.new");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.path("machine/root/etc/ufw/ufw.conf")).unwrap();
-    }
-    /// Writes the policy and the agent config; returns `tend run`'s args.
-    fn setup(&self, workflows: Vec<Value>, slack: &str, ca: &std::path::Path) -> Vec<String> {
-        let policy = json!({
-            "version": 1,
-            "serial": 1,
-            "name": "workflow test",
-            "checks": [
-                { "id": "firewall", "name": "Firewall enabled", "severity": "high",
-                  "interval": "1h", "query": { "linux": UFW_QUERY },
-                  "remediation": { "linux": REMEDIATION } }
-            ],
-            "workflows": workflows,
-            "settings": { "resource_endpoints": { "zrn:integration:slack:*": slack } }
-        });
-        let policy_file = self.path("policy.json");
-        std::fs::write(&policy_file, policy.to_string()).unwrap();
-        let cfg = self.path("agent.toml");
-        write_config(
-            &cfg,
-            &format!(
-                "state_dir = \"{}\"\npinned_ca = \"{}\"\n\n[asset]\nowner_email = \"ada.lovelace@example.com\"\n\n[[sinks]]\ntype = \"file\"\npath = \"{}\"\n",
-                self.path("state").display(),
-                ca.display(),
-                self.path("events.jsonl").display(),
-            ),
-        );
-        [
-            "--config",
-            cfg.to_str().unwrap(),
-            "--policy",
-            policy_file.to_str().unwrap(),
-            "--snapshot",
-            self.path("machine").to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
+/// Writes the policy and the agent config; returns `tend run`'s args.
+fn setup(dev: &Device, workflows: Vec<Value>, slack: &str, ca: &std::path::Path) -> Vec<String> {
+    let policy = json!({
+        "version": 1,
+        "serial": 1,
+        "name": "workflow test",
+        "checks": [
+            { "id": "firewall", "name": "Firewall enabled", "severity": "high",
+              "interval": "1h", "query": { "linux": UFW_QUERY },
+              "remediation": { "linux": REMEDIATION } }
+        ],
+        "workflows": workflows,
+        "settings": { "resource_endpoints": { "zrn:integration:slack:*": slack } }
+    });
+    let policy_file = dev.path("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).unwrap();
+    let cfg = dev.path("agent.toml");
+    write_config(
+        &cfg,
+        &format!(
+            "state_dir = \"{}\"\npinned_ca = \"{}\"\n\n[asset]\nowner_email = \"ada.lovelace@example.com\"\n\n[[sinks]]\ntype = \"file\"\npath = \"{}\"\n",
+            dev.path("state").display(),
+            ca.display(),
+            dev.path("events.jsonl").display(),
+        ),
+    );
+    [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--policy",
+        policy_file.to_str().unwrap(),
+        "--snapshot",
+        dev.path("machine").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Waits until execution `id` waits for the events yes and no.
@@ -131,7 +106,7 @@ fn cli(socket: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
-    let dev = Device::new();
+    let dev = Device::linux_compliant();
     let pki = Pki::new("workflows");
     let slack = Collector::https(&pki);
     let ca = dev.path("ca.pem");
@@ -140,7 +115,7 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
         serde_json::from_str(&std::fs::read_to_string(fixture("seed-workflow.json")).unwrap())
             .unwrap();
     let name = seed["name"].as_str().unwrap().to_string();
-    let args = dev.setup(vec![seed], &slack.url("/slack"), &ca);
+    let args = setup(&dev, vec![seed], &slack.url("/slack"), &ca);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let socket = dev.path("tend.sock");
     let log = dev.path("daemon.log");
@@ -319,7 +294,7 @@ fn the_seed_workflow_runs_in_the_daemon_and_survives_crashes_and_a_day() {
 
 #[test]
 fn sigkill_during_transitions_loses_no_execution_and_starts_none_twice() {
-    let dev = Device::new();
+    let dev = Device::linux_compliant();
     let pki = Pki::new("workflows-crash");
     let slack = Collector::https(&pki);
     let ca = dev.path("ca.pem");
@@ -342,23 +317,12 @@ fn sigkill_during_transitions_loses_no_execution_and_starts_none_twice() {
             "done": {"type": "SUCCESS"}
         }
     });
-    let args = dev.setup(vec![wf], &slack.url("/slack"), &ca);
+    let args = setup(&dev, vec![wf], &slack.url("/slack"), &ca);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let socket = dev.path("tend.sock");
     let mut d = Daemon::start(&args, &socket, &dev.path("daemon.log"));
 
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("workflow crash test seed {seed}");
-    let mut rand = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rand = tend_e2e::clock_seeded_rand("workflow crash test");
     let mut on = true;
     for _ in 0..40 {
         on = !on;

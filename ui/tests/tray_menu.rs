@@ -15,6 +15,7 @@ use serde_json::json;
 use support::desktop::{self, Proc};
 use support::watcher::{Entry, Panel};
 use tend_e2e::daemon::{Daemon, copy_tree, write_config};
+use tend_e2e::dbus::PrivateBus;
 use tend_e2e::fixture;
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
@@ -83,15 +84,15 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     d.wait_for("firewall", "failed", Duration::from_secs(20));
 
     let (_x, display) = desktop::xvfb(&path("xvfb.log"));
-    std::fs::create_dir_all(path("bus")).unwrap();
-    let (_bus, bus) = desktop::dbus(&path("bus"));
-    let panel = Panel::start(&bus);
+    let private_bus = PrivateBus::start();
+    let bus = private_bus.address();
+    let panel = Panel::start(bus);
     std::fs::create_dir_all(path("home")).unwrap();
     let app_log = path("tray.log");
     let child = Command::new(env!("CARGO_BIN_EXE_tend-tray"))
         .args(["--socket", socket.to_str().unwrap()])
         .env("DISPLAY", &display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
         .env("HOME", path("home"))
         .env("XDG_DATA_HOME", path("home/.local/share"))
         .env("XDG_RUNTIME_DIR", path("home"))

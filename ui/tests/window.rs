@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use support::desktop::{self, Proc};
 use support::webdriver::Session;
 use tend_e2e::daemon::{Daemon, copy_tree, write_config};
+use tend_e2e::dbus::PrivateBus;
 use tend_e2e::fixture;
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
@@ -126,9 +127,7 @@ fn window_shows_checks_rechecks_and_survives_the_service() {
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs).unwrap();
     let (_x, display) = desktop::xvfb(&logs.join("xvfb.log"));
-    let bus_dir = w.path("bus");
-    std::fs::create_dir_all(&bus_dir).unwrap();
-    let (_bus, bus) = desktop::dbus(&bus_dir);
+    let bus = PrivateBus::start();
     let home = w.path("home");
     let runtime = w.path("xdg-runtime");
     for dir in [&home, &runtime] {
@@ -138,7 +137,7 @@ fn window_shows_checks_rechecks_and_survives_the_service() {
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     let env: Vec<(String, String)> = [
         ("DISPLAY", display.clone()),
-        ("DBUS_SESSION_BUS_ADDRESS", bus),
+        ("DBUS_SESSION_BUS_ADDRESS", bus.address().to_string()),
         ("TEND_SOCKET", socket.display().to_string()),
         ("TEND_LOG", "info".into()),
         ("HOME", home.display().to_string()),

@@ -4,7 +4,6 @@
 //! stopped when its guard drops: tauri-driver with SIGTERM (so it ends its
 //! WebKitWebDriver and the app), the others with SIGTERM then SIGKILL.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,51 +164,6 @@ pub fn xvfb(log: &Path) -> (Proc, String) {
         drop(p);
     }
     panic!("no display could be started; see {}", log.display());
-}
-
-/// Starts a private session bus; returns its address.
-pub fn dbus(dir: &Path) -> (Proc, String) {
-    let bin = program("dbus-daemon", "Debian's dbus");
-    let config = dir.join("session.conf");
-    std::fs::write(
-        &config,
-        format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-            dir.display()
-        ),
-    )
-    .expect("write the bus config");
-    let mut child = Command::new(bin)
-        .arg(format!("--config-file={}", config.display()))
-        .args(["--nofork", "--print-address=1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let p = Proc {
-        name: "dbus-daemon",
-        child,
-    };
-    let mut address = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut address)
-        .expect("dbus-daemon prints its address");
-    assert!(!address.trim().is_empty(), "dbus-daemon printed no address");
-    (p, address.trim().to_string())
 }
 
 /// Starts tauri-driver on `port` with `env`; waits until it listens.
