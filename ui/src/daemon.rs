@@ -1,12 +1,12 @@
 //! The tray's connection to the Tend service, through the library's local
 //! API client: one connection subscribed to pushes, one for requests.
 //!
-//! The loop connects, says `hello`, reads `status`, `checks` and `history`
-//! (the changes of status the service keeps), then waits for pushes and
-//! reads them again after each burst. When the service goes away (a
-//! restart, an upgrade) the model says so and the loop reconnects with a
-//! short backoff; nothing runs on a timer while connected, so an idle tray
-//! uses no CPU.
+//! The loop connects, says `hello`, reads `status` (and, for the window,
+//! `checks` and `history`: the changes of status the service keeps), then
+//! waits for pushes and reads them again after each burst. When the service
+//! goes away (a restart, an upgrade) the model says so and the loop
+//! reconnects with a short backoff; nothing runs on a timer while
+//! connected, so an idle tray uses no CPU.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +34,9 @@ pub struct Link {
     pub endpoint: String,
     pub model: Arc<Mutex<Model>>,
     pub changed: Arc<dyn Fn() + Send + Sync>,
+    /// Also read what only the window shows: `checks` (descriptions and
+    /// fixes) and `history`. The icon needs `status` alone.
+    pub page: bool,
 }
 
 impl Link {
@@ -123,24 +126,26 @@ impl Link {
 
     async fn refresh(&self, rpc: &mut Client, hello: &Value) -> Result<(), ClientError> {
         let status = rpc.call(&Op::Status, CALL).await?;
-        let checks = rpc.call(&Op::Checks, CALL).await?;
-        let history = match rpc
-            .call(
-                &Op::History {
-                    check: None,
-                    limit: Some(HISTORY),
-                },
-                CALL,
-            )
-            .await
-        {
-            Ok(h) => h,
-            // A service older than this tray (mid-upgrade) has no history.
-            Err(ClientError::Refused { code, .. }) if code == "unknown_op" => Value::Null,
-            Err(e) => return Err(e),
+        let (checks, history) = if self.page {
+            (rpc.call(&Op::Checks, CALL).await?, self.history(rpc).await?)
+        } else {
+            (Value::Null, Value::Null)
         };
         self.update(|m| m.connected(hello.clone(), status, checks, history));
         Ok(())
+    }
+
+    async fn history(&self, rpc: &mut Client) -> Result<Value, ClientError> {
+        let op = Op::History {
+            check: None,
+            limit: Some(HISTORY),
+        };
+        match rpc.call(&op, CALL).await {
+            Ok(h) => Ok(h),
+            // A service older than this tray (mid-upgrade) has no history.
+            Err(ClientError::Refused { code, .. }) if code == "unknown_op" => Ok(Value::Null),
+            Err(e) => Err(e),
+        }
     }
 }
 

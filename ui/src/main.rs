@@ -308,6 +308,7 @@ fn run(args: Args) -> tauri::Result<()> {
                 endpoint,
                 model: Arc::new(Mutex::new(Model::default())),
                 changed: Arc::new(move || on_change(&changed_handle)),
+                page: false,
             };
             app.manage(App {
                 link: link.clone(),

@@ -52,49 +52,33 @@ pub fn menu(
     failing: &[Failing],
     version: &str,
 ) -> tauri::Result<Menu<Wry>> {
-    let mut items: Vec<Box<dyn IsMenuItem<Wry>>> = Vec::new();
-    items.push(Box::new(MenuItem::with_id(
-        app,
-        "state",
-        headline,
-        false,
-        None::<&str>,
-    )?));
+    type Item = Box<dyn IsMenuItem<Wry>>;
+    let item = |id: String, text: &str, enabled: bool| -> tauri::Result<Item> {
+        Ok(Box::new(MenuItem::with_id(
+            app,
+            id,
+            text,
+            enabled,
+            None::<&str>,
+        )?))
+    };
+    let separator = || -> tauri::Result<Item> { Ok(Box::new(PredefinedMenuItem::separator(app)?)) };
+    let mut items = vec![item("state".into(), headline, false)?];
     if !failing.is_empty() {
-        items.push(Box::new(PredefinedMenuItem::separator(app)?));
+        items.push(separator()?);
         for f in failing {
-            items.push(Box::new(MenuItem::with_id(
-                app,
+            items.push(item(
                 format!("{CHECK_PREFIX}{}", f.id),
-                format!("✗ {}", f.name),
+                &format!("✗ {}", f.name),
                 true,
-                None::<&str>,
-            )?));
+            )?);
         }
     }
-    items.push(Box::new(PredefinedMenuItem::separator(app)?));
-    items.push(Box::new(MenuItem::with_id(
-        app,
-        RECHECK,
-        "Check again now",
-        true,
-        None::<&str>,
-    )?));
-    items.push(Box::new(MenuItem::with_id(
-        app,
-        OPEN,
-        "Open Tend",
-        true,
-        None::<&str>,
-    )?));
-    items.push(Box::new(PredefinedMenuItem::separator(app)?));
-    items.push(Box::new(MenuItem::with_id(
-        app,
-        "version",
-        version,
-        false,
-        None::<&str>,
-    )?));
+    items.push(separator()?);
+    items.push(item(RECHECK.into(), "Check again now", true)?);
+    items.push(item(OPEN.into(), "Open Tend", true)?);
+    items.push(separator()?);
+    items.push(item("version".into(), version, false)?);
     let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|b| b.as_ref()).collect();
     Menu::with_items(app, &refs)
 }

@@ -150,6 +150,7 @@ pub fn run(options: Options) -> tauri::Result<()> {
                 changed: Arc::new(move || {
                     let _ = handle.emit_to(LABEL, "state", ());
                 }),
+                page: true,
             };
             app.manage(Window {
                 link: link.clone(),
