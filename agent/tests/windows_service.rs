@@ -22,6 +22,25 @@ const SERVICE: &str = "tend";
 const CONFIG_KEY: &str = r"HKLM\SOFTWARE\Policies\Tend";
 const FIREWALL_KEY: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile";
 
+/// Turns the standard profile's firewall on or off in the registry.
+fn set_firewall(on: bool) {
+    let value = if on { "1" } else { "0" };
+    ok(
+        "reg",
+        &[
+            "add",
+            FIREWALL_KEY,
+            "/v",
+            "EnableFirewall",
+            "/t",
+            "REG_DWORD",
+            "/d",
+            value,
+            "/f",
+        ],
+    );
+}
+
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
@@ -154,20 +173,7 @@ fn the_service_starts_serves_rechecks_and_stops() {
             "/f",
         ],
     );
-    ok(
-        "reg",
-        &[
-            "add",
-            FIREWALL_KEY,
-            "/v",
-            "EnableFirewall",
-            "/t",
-            "REG_DWORD",
-            "/d",
-            "0",
-            "/f",
-        ],
-    );
+    set_firewall(false);
 
     let bin = format!(
         "\"{}\" run --service --policy \"{}\" --socket {pipe}",
@@ -200,20 +206,7 @@ fn the_service_starts_serves_rechecks_and_stops() {
     );
 
     // Fixed in the registry: seen without waiting for the hour's interval.
-    ok(
-        "reg",
-        &[
-            "add",
-            FIREWALL_KEY,
-            "/v",
-            "EnableFirewall",
-            "/t",
-            "REG_DWORD",
-            "/d",
-            "1",
-            "/f",
-        ],
-    );
+    set_firewall(true);
     wait_until(Duration::from_secs(20), "the fix to be seen", || {
         last = status(&pipe);
         firewall(&last) == "passed"

@@ -575,6 +575,20 @@ impl Shared {
         self.engine.record_history || self.engine.journal.is_some()
     }
 
+    /// Records that `thread` left `state` with `output` (the output is
+    /// shared, not copied).
+    fn exited(&self, thread: &Name, state: &State, output: &Arc<Value>) {
+        if self.recording() {
+            self.push(
+                thread,
+                HistoryKind::StateExited {
+                    state: state.name.clone(),
+                    output: output.clone(),
+                },
+            );
+        }
+    }
+
     fn push(&self, thread: &Name, kind: HistoryKind) {
         if !self.recording() {
             return;
@@ -784,15 +798,7 @@ impl Shared {
                 };
                 match flow {
                     Flow::Next(next, output) => {
-                        if self.recording() {
-                            self.push(
-                                &key,
-                                HistoryKind::StateExited {
-                                    state: state.name.clone(),
-                                    output: output.clone(),
-                                },
-                            );
-                        }
+                        self.exited(&key, state, &output);
                         // The next state takes over this thread's row
                         // (as ThreadState::enter would make it, keeping
                         // the Map item), reusing its buffers.
@@ -804,15 +810,7 @@ impl Shared {
                         t.retries.clear();
                     }
                     Flow::End(output) => {
-                        if self.recording() {
-                            self.push(
-                                &key,
-                                HistoryKind::StateExited {
-                                    state: state.name.clone(),
-                                    output: output.clone(),
-                                },
-                            );
-                        }
+                        self.exited(&key, state, &output);
                         return Ok(output);
                     }
                 }
