@@ -99,7 +99,18 @@ pub fn lens_dir() -> Option<PathBuf> {
     candidates.push("/usr/share/tend/lenses".into());
     candidates.push("/usr/lib/tend/lenses".into());
     candidates.push(concat!(env!("CARGO_MANIFEST_DIR"), "/lenses").into());
-    candidates.into_iter().find(|d| d.is_dir())
+    let found = candidates.iter().find(|d| d.is_dir()).cloned();
+    if found.is_none() {
+        // Files only Tend's lenses map (ufw.conf) then give no rows, so a
+        // check on them reads as failing: say why, once.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "Tend's augeas lenses are not installed (looked in {candidates:?}; TEND_LENS_DIR names another): files only they map give no rows"
+            );
+        });
+    }
+    found
 }
 
 /// What a query needs loaded.
