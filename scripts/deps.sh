@@ -16,6 +16,9 @@ if [ "$what" = test ]; then
   # The tray app's end-to-end tests: WebKitWebDriver under Xvfb, a private
   # D-Bus session bus; xdotool closes its window in scripts/measure-tray.sh.
   packages+=(webkit2gtk-driver xvfb dbus dbus-x11 xdotool)
+  # The tray's notification drawn on that display (dunst) and photographed
+  # for the README (ImageMagick's import and identify).
+  packages+=(dunst imagemagick)
   # Live-machine table tests read these tools' output.
   packages+=(iptables dmsetup file hyperfine augeas-tools)
   # The stock minisign tool signs a policy as an admin would (policy_fetch test).

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,12 @@ use tend_e2e::fixture;
 
 const UFW_QUERY: &str = "SELECT COUNT(*) AS passed FROM augeas WHERE path = '/etc/ufw/ufw.conf' AND label = 'ENABLED' AND value = 'yes';";
 
+/// Two checks, and the default nudge (policies/workflows/nudge.json): a
+/// failing check reaches the user as a native notification.
 fn policy() -> String {
+    let nudge = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/workflows/nudge.json");
+    let nudge: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(nudge).unwrap()).unwrap();
     json!({
         "version": 1, "serial": 3, "name": "Acme laptops",
         "checks": [
@@ -28,7 +33,8 @@ fn policy() -> String {
               "query": { "linux": UFW_QUERY }, "remediation": { "linux": "Run `sudo ufw enable`." } },
             { "id": "updates", "name": "Automatic updates enabled", "severity": "high", "interval": "1h",
               "query": { "linux": "SELECT COUNT(*) AS passed FROM file WHERE path = '/etc/apt/apt.conf.d/20auto-upgrades';" } }
-        ]
+        ],
+        "workflows": [nudge]
     })
     .to_string()
 }
@@ -87,6 +93,8 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     let private_bus = PrivateBus::start();
     let bus = private_bus.address();
     let panel = Panel::start(bus);
+    std::fs::create_dir_all(path("dunst")).unwrap();
+    let _toasts = desktop::dunst(&display, bus, &path("dunst"), &path("dunst.log"));
     std::fs::create_dir_all(path("home")).unwrap();
     let app_log = path("tray.log");
     let child = Command::new(env!("CARGO_BIN_EXE_tend-tray"))
@@ -138,6 +146,27 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     // A panel exists here: the window must not open by itself.
     assert!(log().contains("status_notifier: true"), "{}", log());
     assert!(!log().contains("opening the window"), "{}", log());
+
+    // The failing check's nudge reaches the user through the tray, which is
+    // the user's session: a native notification, drawn here by dunst.
+    wait_until(
+        Duration::from_secs(60),
+        "the nudge's notification shown",
+        || Ok(d.log_text().contains(": Shown")),
+    );
+    let mut png = Vec::new();
+    wait_until(
+        Duration::from_secs(10),
+        "the notification on screen",
+        || {
+            png = desktop::window_png(&display, "Dunst")?;
+            Ok(true)
+        },
+    );
+    desktop::save_screenshot("notification.png", &png);
+    // Drawn text (the check's name and its fix), not an empty frame.
+    let colours = desktop::colours(&png).unwrap();
+    assert!(colours > 10, "{colours} colours");
 
     // "Check again now" asks the daemon to re-check everything.
     panel.click(&item, "Check again now").unwrap();

@@ -68,21 +68,12 @@ impl World {
     }
 }
 
-/// Where screenshots go: the target dir always, `docs/screenshots` when
-/// TEND_UPDATE_SCREENSHOTS=1 (to refresh the README's pictures).
 fn save_screenshot(s: &Session, name: &str) -> Result<(), String> {
     let png = s.screenshot()?;
     if !png.starts_with(b"\x89PNG") {
         return Err(format!("{name}: not a PNG"));
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(name), &png).unwrap();
-    if std::env::var("TEND_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::write(docs.join(name), &png).unwrap();
-    }
+    desktop::save_screenshot(name, &png);
     Ok(())
 }
 

@@ -107,6 +107,124 @@ pub fn key_to_window(display: &str, title: &str, key: &str) -> Result<(), String
     Err(format!("no window {title:?} took the focus ({windows:?})"))
 }
 
+/// Starts dunst, a notification server that draws, on `display` and the
+/// session bus `bus`, with a fixed look (`dir` holds its config) so the
+/// README's picture of a notification is the same on every run.
+pub fn dunst(display: &str, bus: &str, dir: &Path, log: &Path) -> Proc {
+    let bin = program("dunst", "Debian's dunst");
+    let config = dir.join("dunstrc");
+    std::fs::write(
+        &config,
+        r##"[global]
+    width = 430
+    height = 300
+    origin = top-right
+    offset = 16x16
+    font = DejaVu Sans 11
+    format = "<b>%s</b>\n%b"
+    markup = full
+    padding = 12
+    horizontal_padding = 14
+    frame_width = 1
+    corner_radius = 6
+    show_indicators = no
+    icon_position = off
+[urgency_low]
+    background = "#ffffff"
+    foreground = "#1f1f1f"
+    frame_color = "#9e9e9e"
+    timeout = 0
+[urgency_normal]
+    background = "#ffffff"
+    foreground = "#1f1f1f"
+    frame_color = "#9e9e9e"
+    timeout = 0
+[urgency_critical]
+    background = "#ffffff"
+    foreground = "#1f1f1f"
+    frame_color = "#c62828"
+    timeout = 0
+"##,
+    )
+    .expect("write the dunst config");
+    let child = Command::new(bin)
+        .args(["-config"])
+        .arg(&config)
+        .env("DISPLAY", display)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .stdout(open_log(log))
+        .stderr(open_log(log))
+        .spawn()
+        .expect("dunst starts");
+    Proc::new("dunst", child)
+}
+
+/// A PNG of the first mapped window whose X class is `class` on `display`
+/// (xdotool finds it, ImageMagick's `import` takes it).
+pub fn window_png(display: &str, class: &str) -> Result<Vec<u8>, String> {
+    let xdotool = program("xdotool", "Debian's xdotool");
+    let out = Command::new(&xdotool)
+        .env("DISPLAY", display)
+        .args(["search", "--onlyvisible", "--class", class])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let window = text
+        .lines()
+        .next()
+        .ok_or_else(|| format!("no visible window of class {class:?}"))?;
+    let import = program("import", "Debian's imagemagick");
+    let png = Command::new(import)
+        .env("DISPLAY", display)
+        .args(["-window", window, "png:-"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !png.status.success() || !png.stdout.starts_with(b"\x89PNG") {
+        return Err(format!(
+            "import -window {window}: {}",
+            String::from_utf8_lossy(&png.stderr)
+        ));
+    }
+    Ok(png.stdout)
+}
+
+/// How many distinct colours `png` holds (ImageMagick's `identify`): a
+/// blank window has one or two, drawn text dozens (anti-aliasing).
+pub fn colours(png: &[u8]) -> Result<usize, String> {
+    let identify = program("identify", "Debian's imagemagick");
+    let mut child = Command::new(identify)
+        .args(["-format", "%k", "png:-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin.write_all(png).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("identify: {e}"))
+}
+
+/// Keeps a screenshot: in the target dir always, and in `docs/screenshots`
+/// when TEND_UPDATE_SCREENSHOTS=1 (to refresh the README's pictures).
+pub fn save_screenshot(name: &str, png: &[u8]) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshots directory");
+    std::fs::write(dir.join(name), png).expect("writing a screenshot");
+    if std::env::var("TEND_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs).expect("docs/screenshots");
+        std::fs::write(docs.join(name), png).expect("writing a screenshot under docs");
+    }
+}
+
 /// Finds a program or explains what installs it.
 pub fn program(name: &str, hint: &str) -> PathBuf {
     let from_path = std::env::var_os("PATH").and_then(|p| {
