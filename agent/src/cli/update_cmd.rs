@@ -70,6 +70,11 @@ pub fn run(command: Command, config: Option<&Path>) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply => {
+            // Before the settings: a package-managed install is refused
+            // whatever its config says about updates.
+            if let Some(how) = managed {
+                return Err(update::UpdateError::Managed { how }.into());
+            }
             let updater = Updater::new(&settings)?;
             match runtime()?.block_on(updater.apply(&exe, &settings.state_dir))? {
                 Applied::UpToDate { current } => println!("tend {current} is up to date"),
