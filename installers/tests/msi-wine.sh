@@ -2,8 +2,9 @@
 # Installs the Tend .msi under Wine as an MDM would, checks what it did, and
 # uninstalls it: the files in Program Files, the service `tend` registered
 # (and its state), the public properties written to
-# HKLM\SOFTWARE\Policies\Tend and read back by `tend config show`; after
-# `msiexec /x`, nothing of it left. Uses Tend's Wine prefix (tests/wine/).
+# HKLM\SOFTWARE\Policies\Tend and read back by `tend config show`, the tray
+# app started at login (the HKLM Run key) and registered for tend:// links;
+# after `msiexec /x`, nothing of it left. Uses Tend's Wine prefix (tests/wine/).
 #
 # Usage: installers/tests/msi-wine.sh PATH/TO/tend-VERSION-x64.msi
 set -euo pipefail
@@ -34,6 +35,19 @@ timeout 300 wine msiexec /i "$(winepath -w "$msi")" /qn /l*v "$(winepath -w "$lo
 [ -f "$exe" ] || fail "tend.exe is not in Program Files"
 [ -f "$(dirname "$exe")/packaged-by" ] || fail "packaged-by is not beside tend.exe"
 
+echo "== the tray: started at login, the handler of tend:// links"
+tray="$(dirname "$exe")/tend-tray.exe"
+run_key='HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run'
+[ -f "$tray" ] || fail "tend-tray.exe is not in Program Files"
+# It starts (its DLLs, WebView2's loader included, are found); its window
+# needs the WebView2 runtime, which Wine does not have.
+timeout 120 wine "$tray" --version </dev/null 2>/dev/null | tr -d '\r' | grep -qx "tend-tray [0-9.]*" \
+  || fail "tend-tray.exe --version does not run"
+w reg query "$run_key" /v Tend | grep -qi 'Program Files\\Tend\\tend-tray.exe' || fail "no Run entry for tend-tray.exe"
+w reg query 'HKLM\SOFTWARE\Classes\tend' /v 'URL Protocol' | grep -q 'URL Protocol' || fail "tend: is not a URL protocol"
+w reg query 'HKLM\SOFTWARE\Classes\tend\shell\open\command' | grep -qi 'tend-tray.exe" "%1"' \
+  || fail "tend:// links do not open tend-tray.exe"
+
 echo "== the registry policy values"
 values=$(w reg query "$key")
 echo "$values"
@@ -56,7 +70,9 @@ if [ "$state" != RUNNING ]; then
   fail "the service is not running"
 fi
 echo "== tend update refuses (the MSI owns this install)"
-w "$exe" update apply 2>&1 | grep -q "managed by a package manager" || true
+# (Not through w(), which drops Wine's stderr, where tend's error goes.)
+refusal=$(timeout 300 wine "$exe" update apply </dev/null 2>&1 | tr -d '\r' || true)
+grep -q "managed by a package manager" <<<"$refusal" || fail "tend update apply did not refuse: $refusal"
 
 echo "== footprint"
 du -sb "$(dirname "$exe")" | awk '{print "Program Files\\Tend: " $1 " bytes"}'
@@ -66,4 +82,8 @@ timeout 300 wine msiexec /x "$(winepath -w "$msi")" /qn </dev/null || fail "msie
 [ ! -e "$exe" ] || fail "tend.exe left after uninstall"
 if w sc query tend | grep -q STATE; then fail "the service is still registered"; fi
 if w reg query "$key" /v policy_url | grep -q policy_url; then fail "policy_url left in the registry"; fi
+[ ! -e "$tray" ] || fail "tend-tray.exe left after uninstall"
+[ ! -e "$(dirname "$tray")/WebView2Loader.dll" ] || fail "WebView2Loader.dll left after uninstall"
+if w reg query "$run_key" /v Tend | grep -q Tend; then fail "the Run entry is left"; fi
+if w reg query 'HKLM\SOFTWARE\Classes\tend' | grep -q 'URL'; then fail "the tend: protocol is left"; fi
 echo "msi-wine: OK"

@@ -19,6 +19,9 @@
 //! Usage: `tend-tray [--show] [--socket PATH] [tend://...]`;
 //! `tend-tray --window [--focus CHECK] [--socket PATH]`.
 
+// Started at login by the Run key: no console window with it on Windows.
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 mod daemon;
 mod deeplink;
 mod desktop;

@@ -51,7 +51,7 @@ enum Kind {
     Deb,
     /// RPM package (cargo-generate-rpm).
     Rpm,
-    /// Windows installer (wixl, from the mingw-built tend.exe).
+    /// Windows installer (wixl, from the mingw-built tend.exe and tend-tray.exe).
     Msi,
     /// macOS installer (pkgbuild/productbuild; on a Mac only).
     Pkg,
@@ -242,9 +242,13 @@ fn output(cmd: &mut Command) -> anyhow::Result<String> {
 }
 
 fn msi(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let exe = match binary {
-        Some(b) => b,
-        None => build_release(Some("x86_64-pc-windows-gnu"), &["tend"])?.join("tend.exe"),
+    const WINDOWS: &str = "x86_64-pc-windows-gnu";
+    let (exe, release) = match binary {
+        Some(b) => (b, build_release(Some(WINDOWS), &["tend-tray"])?),
+        None => {
+            let release = build_release(Some(WINDOWS), &["tend", "tend-tray"])?;
+            (release.join("tend.exe"), release)
+        }
     };
     if exe.file_name() != Some("tend.exe".as_ref()) {
         bail!("{}: the MSI packages a file named tend.exe", exe.display());
@@ -256,6 +260,9 @@ fn msi(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let windows = root().join("installers/windows");
     for (from, name) in [
         (exe.clone(), "tend.exe"),
+        (release.join("tend-tray.exe"), "tend-tray.exe"),
+        // Copied beside the exe by webview2-com-sys's build script.
+        (release.join("WebView2Loader.dll"), "WebView2Loader.dll"),
         (windows.join("tend.wxs"), "tend.wxs"),
         (windows.join("packaged-by"), "packaged-by"),
     ] {
@@ -281,14 +288,19 @@ fn pkg(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
             script.display()
         );
     }
-    let binary = match binary {
-        Some(b) => b,
-        None => build_release(None, &["tend"])?.join("tend"),
+    let (binary, release) = match binary {
+        Some(b) => (b, build_release(None, &["tend-tray"])?),
+        None => {
+            let release = build_release(None, &["tend", "tend-tray"])?;
+            (release.join("tend"), release)
+        }
     };
     let path = out.join(format!("tend-{VERSION}.pkg"));
     run(Command::new(&script)
         .arg("--binary")
         .arg(&binary)
+        .arg("--tray")
+        .arg(release.join("tend-tray"))
         .arg("--version")
         .arg(VERSION)
         .arg("--out")
