@@ -3,6 +3,7 @@
 # Apple's; Debian has no xar or bom tools). `cargo xtask dist pkg` runs it.
 #
 #   installers/macos/build-pkg.sh --binary tend --version 0.1.0 --out tend-0.1.0.pkg [--tray tend-tray]
+#   (--tray: the icon; tend-tray-window must be beside it)
 #   installers/macos/build-pkg.sh --binary tend --stage DIR    # only lay out the payload (any OS)
 #
 # The binary should be universal: `lipo -create -output tend
@@ -37,6 +38,9 @@ lay_out() {
   if [ -n "$tray" ]; then
     install -d -m 0755 "$root/Library/LaunchAgents"
     install -m 0755 "$tray" "$root/usr/local/bin/tend-tray"
+    # The window, which the icon finds in ../libexec/tend-tray/.
+    install -d -m 0755 "$root/usr/local/libexec/tend-tray"
+    install -m 0755 "$(dirname "$tray")/tend-tray-window" "$root/usr/local/libexec/tend-tray/tend-tray-window"
     install -m 0644 "$here/com.tend.tray.plist" "$root/Library/LaunchAgents/com.tend.tray.plist"
   fi
 }

@@ -109,7 +109,10 @@ if [ -n "$tray_deb" ]; then
   cp "$tray_deb" "$root/tmp/tend-tray.deb"
   in_root dpkg -i /tmp/tend-tray.deb
   in_root tend-tray --version
-  if in_root ldd /usr/bin/tend-tray | grep 'not found'; then fail "tend-tray links a library its package does not depend on"; fi
+  in_root /usr/libexec/tend-tray/tend-tray-window --version
+  for b in /usr/bin/tend-tray /usr/libexec/tend-tray/tend-tray-window; do
+    if in_root ldd "$b" | grep 'not found'; then fail "$b links a library its package does not depend on"; fi
+  done
   in_root sh -c 'ls /usr/lib/*/libayatana-appindicator3.so.1' >/dev/null || fail "the tray-icon library is not installed"
   in_root desktop-file-validate /usr/share/applications/tend-tray.desktop /etc/xdg/autostart/tend-tray.desktop
   grep -q '^x-scheme-handler/tend=tend-tray.desktop' "$root/usr/share/applications/mimeinfo.cache" \
@@ -121,8 +124,8 @@ if [ -n "$tray_deb" ]; then
   # shellcheck disable=SC2016 # a dpkg-query format
   in_root dpkg-query -W -f='tend-tray Installed-Size: ${Installed-Size} KiB\n' tend-tray
   in_root dpkg -P tend-tray
-  for p in /usr/bin/tend-tray /usr/share/applications/tend-tray.desktop /etc/xdg/autostart/tend-tray.desktop \
-           /usr/share/icons/hicolor/128x128/apps/tend.png; do
+  for p in /usr/bin/tend-tray /usr/libexec/tend-tray /usr/share/applications/tend-tray.desktop \
+           /etc/xdg/autostart/tend-tray.desktop /usr/share/icons/hicolor/128x128/apps/tend.png; do
     [ ! -e "$root$p" ] || fail "$p left after purging tend-tray"
   done
   if grep -q 'x-scheme-handler/tend=' "$root/usr/share/applications/mimeinfo.cache"; then

@@ -39,10 +39,13 @@ echo "== the tray: started at login, the handler of tend:// links"
 tray="$(dirname "$exe")/tend-tray.exe"
 run_key='HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run'
 [ -f "$tray" ] || fail "tend-tray.exe is not in Program Files"
-# It starts (its DLLs, WebView2's loader included, are found); its window
-# needs the WebView2 runtime, which Wine does not have.
+# Both programs start (their DLLs, WebView2's loader included, are found);
+# the window needs the WebView2 runtime, which Wine does not have.
 timeout 120 wine "$tray" --version </dev/null 2>/dev/null | tr -d '\r' | grep -qx "tend-tray [0-9.]*" \
   || fail "tend-tray.exe --version does not run"
+window="$(dirname "$exe")/tend-tray-window.exe"
+timeout 120 wine "$window" --version </dev/null 2>/dev/null | tr -d '\r' | grep -qx "tend-tray-window [0-9.]*" \
+  || fail "tend-tray-window.exe --version does not run"
 w reg query "$run_key" /v Tend | grep -qi 'Program Files\\Tend\\tend-tray.exe' || fail "no Run entry for tend-tray.exe"
 w reg query 'HKLM\SOFTWARE\Classes\tend' /v 'URL Protocol' | grep -q 'URL Protocol' || fail "tend: is not a URL protocol"
 w reg query 'HKLM\SOFTWARE\Classes\tend\shell\open\command' | grep -qi 'tend-tray.exe" "%1"' \
@@ -83,6 +86,7 @@ timeout 300 wine msiexec /x "$(winepath -w "$msi")" /qn </dev/null || fail "msie
 if w sc query tend | grep -q STATE; then fail "the service is still registered"; fi
 if w reg query "$key" /v policy_url | grep -q policy_url; then fail "policy_url left in the registry"; fi
 [ ! -e "$tray" ] || fail "tend-tray.exe left after uninstall"
+[ ! -e "$window" ] || fail "tend-tray-window.exe left after uninstall"
 [ ! -e "$(dirname "$tray")/WebView2Loader.dll" ] || fail "WebView2Loader.dll left after uninstall"
 if w reg query "$run_key" /v Tend | grep -q Tend; then fail "the Run entry is left"; fi
 if w reg query 'HKLM\SOFTWARE\Classes\tend' | grep -q 'URL'; then fail "the tend: protocol is left"; fi

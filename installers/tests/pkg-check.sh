@@ -16,7 +16,13 @@ trap 'rm -rf "$work"' EXIT
 # Any executable stands in for the binaries: only the layout is checked.
 printf '#!/bin/sh\n' >"$work/stand-in"
 chmod 755 "$work/stand-in"
-"$mac/build-pkg.sh" --binary "$work/stand-in" --tray "$work/stand-in" --stage "$work/root"
+mkdir "$work/tray"
+cp "$work/stand-in" "$work/tray/tend-tray"
+cp "$work/stand-in" "$work/tray/tend-tray-window"
+"$mac/build-pkg.sh" --binary "$work/stand-in" --tray "$work/tray/tend-tray" --stage "$work/root"
+# The icon finds the window in ../libexec/tend-tray/.
+[ -x "$work/root/usr/local/libexec/tend-tray/tend-tray-window" ] \
+  || { echo "pkg-check: the tray's window is not in usr/local/libexec/tend-tray" >&2; exit 1; }
 
 python3 - "$mac" "$work/root" <<'PY'
 import plistlib, sys, xml.etree.ElementTree as ET

@@ -36,8 +36,8 @@ du -sb "$root/usr" "$root/etc" | awk '{ total += $1 } END { print "installed foo
 if [ -n "$tray_rpm" ]; then
   echo "== the tray"
   tray_files=$(rpm -qlp "$tray_rpm")
-  for f in /usr/bin/tend-tray /usr/share/applications/tend-tray.desktop /etc/xdg/autostart/tend-tray.desktop \
-           /usr/share/icons/hicolor/128x128/apps/tend.png; do
+  for f in /usr/bin/tend-tray /usr/libexec/tend-tray/tend-tray-window /usr/share/applications/tend-tray.desktop \
+           /etc/xdg/autostart/tend-tray.desktop /usr/share/icons/hicolor/128x128/apps/tend.png; do
     grep -qx "$f" <<<"$tray_files" || fail "$f is not in the tray's package"
   done
   requires=$(rpm -qpR "$tray_rpm")
@@ -48,8 +48,10 @@ if [ -n "$tray_rpm" ]; then
   done
   rpm --root "$root" -i --noscripts --nodeps "$tray_rpm"
   "$root/usr/bin/tend-tray" --version
+  "$root/usr/libexec/tend-tray/tend-tray-window" --version
   rpm --root "$root" -q --whatrequires tend | grep -q '^tend-tray' || fail "rpm does not see tend-tray needing tend"
-  du -sb "$root/usr/bin/tend-tray" | awk '{print "tend-tray binary: " $1 " bytes"}'
+  du -cb "$root/usr/bin/tend-tray" "$root/usr/libexec/tend-tray/tend-tray-window" | tail -n 1 \
+    | awk '{print "tend-tray binaries: " $1 " bytes"}'
   rpm --root "$root" -e --noscripts tend-tray
   [ ! -e "$root/usr/bin/tend-tray" ] || fail "tend-tray left after rpm -e"
 fi

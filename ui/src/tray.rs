@@ -4,14 +4,10 @@
 //! The icons are drawn here (a disc in the state's colour; a ring while the
 //! state is unknown, so the difference does not rest on colour alone).
 
-use tauri::image::Image;
-use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Wry};
+use tend_tray::model::{Failing, Level};
+use tray_icon::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
-use crate::model::{Failing, Level};
-
-pub const TRAY_ID: &str = "tend";
 /// Menu ids: the fixed items, and `check:<id>` for each failing check.
 pub const RECHECK: &str = "recheck";
 pub const OPEN: &str = "open";
@@ -19,8 +15,24 @@ pub const CHECK_PREFIX: &str = "check:";
 
 const SIZE: u32 = 32;
 
-/// The icon for a level: RGBA pixels.
-pub fn icon(level: Level) -> Image<'static> {
+/// Why the tray icon could not be made or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrayError {
+    #[error("the tray menu: {0}")]
+    Menu(#[from] tray_icon::menu::Error),
+    #[error("the tray icon: {0}")]
+    Icon(#[from] tray_icon::Error),
+    #[error("the tray icon's picture: {0}")]
+    Picture(#[from] tray_icon::BadIcon),
+}
+
+/// The icon for a level.
+fn icon(level: Level) -> Result<Icon, TrayError> {
+    Ok(Icon::from_rgba(pixels(level), SIZE, SIZE)?)
+}
+
+/// The icon's RGBA pixels.
+fn pixels(level: Level) -> Vec<u8> {
     let (rgb, ring) = match level {
         Level::Passing => ([0x2e, 0x7d, 0x32], false),
         Level::Failing => ([0xc6, 0x28, 0x28], false),
@@ -42,83 +54,63 @@ pub fn icon(level: Level) -> Image<'static> {
             px.extend_from_slice(&[rgb[0], rgb[1], rgb[2], (a * 255.0) as u8]);
         }
     }
-    Image::new_owned(px, SIZE, SIZE)
+    px
 }
 
 /// Builds the menu for the current state.
-pub fn menu(
-    app: &AppHandle,
-    headline: &str,
-    failing: &[Failing],
-    version: &str,
-) -> tauri::Result<Menu<Wry>> {
-    type Item = Box<dyn IsMenuItem<Wry>>;
-    let item = |id: String, text: &str, enabled: bool| -> tauri::Result<Item> {
-        Ok(Box::new(MenuItem::with_id(
-            app,
-            id,
-            text,
-            enabled,
-            None::<&str>,
-        )?))
+fn menu(headline: &str, failing: &[Failing], version: &str) -> Result<Menu, TrayError> {
+    let item = |id: String, text: &str, enabled: bool| -> Box<dyn IsMenuItem> {
+        Box::new(MenuItem::with_id(id, text, enabled, None))
     };
-    let separator = || -> tauri::Result<Item> { Ok(Box::new(PredefinedMenuItem::separator(app)?)) };
-    let mut items = vec![item("state".into(), headline, false)?];
+    let separator = || -> Box<dyn IsMenuItem> { Box::new(PredefinedMenuItem::separator()) };
+    let mut items = vec![item("state".into(), headline, false)];
     if !failing.is_empty() {
-        items.push(separator()?);
+        items.push(separator());
         for f in failing {
             items.push(item(
                 format!("{CHECK_PREFIX}{}", f.id),
                 &format!("✗ {}", f.name),
                 true,
-            )?);
+            ));
         }
     }
-    items.push(separator()?);
-    items.push(item(RECHECK.into(), "Check again now", true)?);
-    items.push(item(OPEN.into(), "Open Tend", true)?);
-    items.push(separator()?);
-    items.push(item("version".into(), version, false)?);
-    let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|b| b.as_ref()).collect();
-    Menu::with_items(app, &refs)
+    items.push(separator());
+    items.push(item(RECHECK.into(), "Check again now", true));
+    items.push(item(OPEN.into(), "Open Tend", true));
+    items.push(separator());
+    items.push(item("version".into(), version, false));
+    let refs: Vec<&dyn IsMenuItem> = items.iter().map(|b| b.as_ref()).collect();
+    Ok(Menu::with_items(&refs)?)
 }
 
-/// Creates the tray icon in the unreachable state; `on_menu` gets each
-/// menu item's id.
-pub fn create(
-    app: &AppHandle,
-    on_menu: impl Fn(&AppHandle, &str) + Send + Sync + 'static,
-) -> tauri::Result<TrayIcon> {
-    let level = Level::Unreachable;
+/// Creates the tray icon in the unreachable state. Menu clicks arrive
+/// through `tray_icon::menu::MenuEvent`.
+pub fn create() -> Result<TrayIcon, TrayError> {
     let text = "Tend: connecting…";
-    TrayIconBuilder::with_id(TRAY_ID)
-        .icon(icon(level))
-        .tooltip(text)
-        .menu(&menu(app, text, &[], &version_line(None))?)
-        .show_menu_on_left_click(true)
-        .on_menu_event(move |app, event| on_menu(app, event.id.as_ref()))
-        .build(app)
+    Ok(TrayIconBuilder::new()
+        .with_id("tend")
+        .with_icon(icon(Level::Unreachable)?)
+        .with_tooltip(text)
+        .with_menu(Box::new(menu(text, &[], &version_line(None))?))
+        .with_menu_on_left_click(true)
+        .build()?)
 }
 
 /// Applies a new state to the tray icon.
 pub fn update(
-    app: &AppHandle,
+    tray: &TrayIcon,
     level: Level,
     headline: &str,
     failing: &[Failing],
     daemon_version: Option<&str>,
-) -> tauri::Result<()> {
-    let Some(tray) = app.tray_by_id(TRAY_ID) else {
-        return Ok(());
-    };
-    tray.set_icon(Some(icon(level)))?;
+) -> Result<(), TrayError> {
+    tray.set_icon(Some(icon(level)?))?;
     tray.set_tooltip(Some(format!("Tend: {headline}")))?;
-    tray.set_menu(Some(menu(
-        app,
+    tray.set_menu(Some(Box::new(menu(
         headline,
         failing,
         &version_line(daemon_version),
-    )?))?;
+    )?)));
     Ok(())
 }
 
@@ -137,15 +129,15 @@ mod tests {
     #[test]
     fn icons_differ_by_level_and_shape() {
         let alpha_at_centre = |l| {
-            let img = icon(l);
+            let px = pixels(l);
             let i = ((SIZE / 2 * SIZE + SIZE / 2) * 4) as usize;
-            (img.rgba()[i], img.rgba()[i + 3])
+            (px[i], px[i + 3])
         };
         assert_eq!(alpha_at_centre(Level::Passing), (0x2e, 255));
         assert_eq!(alpha_at_centre(Level::Failing).1, 255);
         // Rings are hollow; corners are transparent.
         assert_eq!(alpha_at_centre(Level::Unreachable).1, 0);
-        assert_eq!(icon(Level::Passing).rgba()[3], 0);
+        assert_eq!(pixels(Level::Passing)[3], 0);
         assert_eq!(
             version_line(Some("0.0.9")),
             format!("Tend {} (service 0.0.9)", env!("CARGO_PKG_VERSION"))

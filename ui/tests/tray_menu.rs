@@ -97,18 +97,24 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     let _toasts = desktop::dunst(&display, bus, &path("dunst"), &path("dunst.log"));
     std::fs::create_dir_all(path("home")).unwrap();
     let app_log = path("tray.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_tend-tray"))
-        .args(["--socket", socket.to_str().unwrap()])
-        .env("DISPLAY", &display)
-        .env("DBUS_SESSION_BUS_ADDRESS", bus)
-        .env("HOME", path("home"))
-        .env("XDG_DATA_HOME", path("home/.local/share"))
-        .env("XDG_RUNTIME_DIR", path("home"))
-        .env("NO_AT_BRIDGE", "1")
-        .env("GTK_A11Y", "none")
-        .env("TEND_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+    // `tend-tray ARGS` in this test's desktop session.
+    let tray = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tend-tray"));
+        c.args(args)
+            .args(["--socket", socket.to_str().unwrap()])
+            .env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            .env("HOME", path("home"))
+            .env("XDG_DATA_HOME", path("home/.local/share"))
+            .env("XDG_RUNTIME_DIR", path("home"))
+            .env("NO_AT_BRIDGE", "1")
+            .env("GTK_A11Y", "none")
+            .env("TEND_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        c
+    };
+    let child = tray(&[])
         .stderr(std::fs::File::create(&app_log).unwrap())
         .spawn()
         .expect("tend-tray starts");
@@ -174,6 +180,20 @@ fn tray_menu_follows_the_state_and_its_items_work() {
         Ok(d.log_text().contains("re-check of every check asked by"))
     });
 
+    // A `tend://` link (the desktop starts `tend-tray --show LINK`) is
+    // handed to the running icon, which forwards it; the second start
+    // exits as soon as the first took it.
+    let second = tray(&["--show", "tend://recheck/updates"])
+        .stderr(std::fs::File::create(path("second.log")).unwrap())
+        .status()
+        .unwrap();
+    let second_log = std::fs::read_to_string(path("second.log")).unwrap();
+    assert!(second.success(), "{second}: {second_log}");
+    assert!(second_log.is_empty(), "{second_log}");
+    wait_until(Duration::from_secs(20), "the link's re-check", || {
+        Ok(d.log_text().contains("re-check of updates asked by"))
+    });
+
     // The fix: the menu and the icon follow.
     std::fs::write(ufw.with_extension("tmp"), "ENABLED=yes\n").unwrap();
     std::fs::rename(ufw.with_extension("tmp"), &ufw).unwrap();
@@ -192,18 +212,17 @@ fn tray_menu_follows_the_state_and_its_items_work() {
     );
     assert_ne!(panel.string(&item, "IconName"), failing_icon);
 
-    // "Open Tend" starts the window process with its webview (WebKit's web
-    // and network processes); closing it (Escape) ends them all: the tray
-    // process itself never holds a webview.
+    // "Open Tend" starts the window program with its webview (WebKit's web
+    // and network processes); closing it (Escape) ends them all: the icon
+    // itself never holds a webview.
     let processes = || desktop::descendants(app.pid());
     assert!(processes().is_empty(), "{:?}", processes());
     panel.click(&item, "Open Tend").unwrap();
     wait_until(Duration::from_secs(30), "the window's web process", || {
         let p = processes();
-        Ok(
-            p.iter().any(|c| c == "tend-tray")
-                && p.iter().any(|c| c.starts_with("WebKitWebProces")),
-        )
+        // `comm` keeps 15 bytes of the name.
+        Ok(p.iter().any(|c| c == "tend-tray-windo")
+            && p.iter().any(|c| c.starts_with("WebKitWebProces")))
     });
     wait_until(
         Duration::from_secs(30),

@@ -161,9 +161,8 @@ fn window_shows_checks_rechecks_and_survives_the_service() {
         )
     };
 
-    let app = env!("CARGO_BIN_EXE_tend-tray");
-    let s =
-        Session::start(port, app, &["--window"]).unwrap_or_else(|e| panic!("{e}\n{}", logs_text()));
+    let app = env!("CARGO_BIN_EXE_tend-tray-window");
+    let s = Session::start(port, app, &[]).unwrap_or_else(|e| panic!("{e}\n{}", logs_text()));
     // The window keeps the size the app gives it: resizing it through
     // WebDriver makes WebKitGTK's screenshots hang under Xvfb.
     let wait = |what: &str, script: &str, want: Value, secs: u64| {

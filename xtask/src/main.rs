@@ -139,7 +139,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The release binaries (`tend`, `tend-tray`) and the man pages where
+/// The release binaries (`tend`, `tend-tray`, `tend-tray-window`) and the
+/// man pages where
 /// cargo-deb and cargo-generate-rpm expect them (`target/release/`, as the
 /// crates' package metadata lists).
 fn linux_assets(binary: Option<PathBuf>) -> anyhow::Result<()> {
@@ -261,6 +262,7 @@ fn msi(out: &Path, binary: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     for (from, name) in [
         (exe.clone(), "tend.exe"),
         (release.join("tend-tray.exe"), "tend-tray.exe"),
+        (release.join("tend-tray-window.exe"), "tend-tray-window.exe"),
         // Copied beside the exe by webview2-com-sys's build script.
         (release.join("WebView2Loader.dll"), "WebView2Loader.dll"),
         (windows.join("tend.wxs"), "tend.wxs"),

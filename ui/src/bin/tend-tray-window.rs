@@ -1,15 +1,19 @@
-//! The window process (`tend-tray --window`): every check with its status,
+//! `tend-tray-window`: Tend's window. Every check with its status,
 //! evidence and fix, the history of changes, the policy; "I've fixed it —
 //! check again" and "Remind me later".
 //!
-//! The tray process starts it and it ends when its window closes, so the
-//! webview and WebKit's web and network processes exist only while the
+//! The icon (`tend-tray`) starts it and it ends when its window closes, so
+//! the webview and WebKit's web and network processes exist only while the
 //! user looks at them. It follows the service on its own connection
-//! ([`crate::daemon`]) and tells the page when anything changed. Its single
-//! instance (under an identifier of its own) hands a second start's
-//! `--focus` to the open window. "Remind me later" is printed as
-//! [`SNOOZED`] on standard output, which the tray process reads so that it
-//! does not open the window by itself for a day.
+//! ([`tend_tray::daemon`]) and tells the page when anything changed. Its
+//! single instance hands a second start's `--focus` to the open window.
+//! "Remind me later" is printed as [`SNOOZED`] on standard output, which
+//! the icon reads so that it does not open the window by itself for a day.
+//!
+//! Usage: `tend-tray-window [--focus CHECK] [--socket PATH] [--no-tray]`.
+
+// Started by the icon: no console window with it on Windows.
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
@@ -18,23 +22,19 @@ use serde_json::Value;
 use tauri::{AppHandle, Emitter, Manager, State, WebviewUrl, WebviewWindowBuilder};
 use tend::ipc::proto::Op;
 
-use crate::daemon;
-use crate::model::Model;
+use tend_tray::model::Model;
+use tend_tray::{SNOOZED, daemon};
 
 /// The window's label (and the capability that grants it the commands).
 const LABEL: &str = "main";
-/// The single-instance identifier: the tray process has the app's own.
-const IDENTIFIER: &str = "dev.tend.tray.window";
-/// The line "Remind me later" prints for the tray process.
-pub const SNOOZED: &str = "snoozed";
 
-/// What the tray process asks of the window.
-pub struct Options {
-    pub endpoint: String,
+/// What the icon asks of the window.
+struct Options {
+    endpoint: String,
     /// The check to show first.
-    pub focus: Option<String>,
+    focus: Option<String>,
     /// The desktop shows no tray icon (the page says why the window opened).
-    pub no_tray: bool,
+    no_tray: bool,
 }
 
 /// The window process's state, shared by the page's commands.
@@ -81,7 +81,7 @@ async fn recheck(w: State<'_, Window>, check: String) -> Result<Value, String> {
 }
 
 /// "Remind me later": answers a waiting workflow (which waits and asks
-/// again, within its reminder budget), and tells the tray process to keep
+/// again, within its reminder budget), and tells the icon to keep
 /// the window from opening by itself for a day.
 #[tauri::command]
 async fn remind(w: State<'_, Window>, check: String) -> Result<String, String> {
@@ -103,12 +103,12 @@ async fn remind(w: State<'_, Window>, check: String) -> Result<String, String> {
     }
 }
 
-/// One line to the tray process, which reads this process's standard output.
+/// One line to the icon, which reads this process's standard output.
 fn tell_tray(line: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-        // Started by hand, not by the tray: nobody to tell.
-        tracing::debug!("telling the tray process: {e}");
+        // Started by hand, not by the icon: nobody to tell.
+        tracing::debug!("telling the icon: {e}");
     }
 }
 
@@ -133,10 +133,50 @@ fn focus_arg(argv: &[String]) -> Option<String> {
         .cloned()
 }
 
+fn parse_args() -> Result<Options, String> {
+    let mut socket = None;
+    let mut options = Options {
+        endpoint: String::new(),
+        focus: None,
+        no_tray: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--socket" => socket = Some(it.next().ok_or("--socket needs a path")?),
+            "--focus" => options.focus = Some(it.next().ok_or("--focus needs a check id")?),
+            "--no-tray" => options.no_tray = true,
+            "--version" => {
+                println!("tend-tray-window {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            "-h" | "--help" => {
+                println!("usage: tend-tray-window [--focus CHECK] [--socket PATH] [--no-tray]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    options.endpoint = tend::ipc::endpoint(socket.as_deref());
+    Ok(options)
+}
+
+fn main() {
+    // SAFETY: the first statement of `main`: no other thread exists.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        tend_tray::disable_gtk_gl()
+    };
+    tend_tray::init_logging();
+    let result = parse_args().and_then(|o| run(o).map_err(|e| e.to_string()));
+    if let Err(e) = result {
+        eprintln!("tend-tray-window: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Runs the window until it is closed.
-pub fn run(options: Options) -> tauri::Result<()> {
-    let mut context = tauri::generate_context!();
-    context.config_mut().identifier = IDENTIFIER.into();
+fn run(options: Options) -> tauri::Result<()> {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             focus(app, focus_arg(&argv));
@@ -165,7 +205,7 @@ pub fn run(options: Options) -> tauri::Result<()> {
                 .build()?;
             Ok(())
         })
-        .build(context)?;
+        .build(tauri::generate_context!())?;
     // Closing the window ends the process (Tauri exits with the last window).
     app.run(|_, _| {});
     Ok(())
@@ -179,10 +219,10 @@ mod tests {
     fn a_second_start_names_the_check_to_show() {
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            focus_arg(&argv(&["tend-tray", "--window", "--focus", "firewall"])),
+            focus_arg(&argv(&["tend-tray-window", "--focus", "firewall"])),
             Some("firewall".into())
         );
-        assert_eq!(focus_arg(&argv(&["tend-tray", "--window"])), None);
-        assert_eq!(focus_arg(&argv(&["tend-tray", "--focus"])), None);
+        assert_eq!(focus_arg(&argv(&["tend-tray-window"])), None);
+        assert_eq!(focus_arg(&argv(&["tend-tray-window", "--focus"])), None);
     }
 }
