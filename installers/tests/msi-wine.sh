@@ -3,8 +3,9 @@
 # uninstalls it: the files in Program Files, the service `tend` registered
 # (and its state), the public properties written to
 # HKLM\SOFTWARE\Policies\Tend and read back by `tend config show`, the tray
-# app started at login (the HKLM Run key) and registered for tend:// links;
-# after `msiexec /x`, nothing of it left. Uses Tend's Wine prefix (tests/wine/).
+# app started at login (the HKLM Run key) and registered for tend:// links,
+# and running (under Xvfb) it reaches the service and takes a second start's
+# link; after `msiexec /x`, nothing of it left. Uses Tend's Wine prefix (tests/wine/).
 #
 # Usage: installers/tests/msi-wine.sh PATH/TO/tend-VERSION-x64.msi
 set -euo pipefail
@@ -12,15 +13,27 @@ msi=$(realpath "${1:?usage: msi-wine.sh TEND.msi}")
 here=$(cd "$(dirname "$0")" && pwd)
 export WINEPREFIX=${TEND_WINEPREFIX:-$HOME/.cache/tend/wine}
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-"$here/../../tests/wine/setup.sh" "$WINEPREFIX"
 w() { timeout 300 wine "$@" </dev/null 2>/dev/null | tr -d '\r'; }
+# A desktop for the whole Wine session, as at a Windows login: the tray
+# icon needs one. A wineserver left without it (an earlier test) is ended
+# first, so this session's desktop gets the display.
+wineserver -k 2>/dev/null || true
+for n in $(seq 150 199); do
+  [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || { display=":$n"; break; }
+done
+Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp 2>/dev/null &
+xvfb_pid=$!
+trap 'kill "$xvfb_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
+export DISPLAY=$display
+"$here/../../tests/wine/setup.sh" "$WINEPREFIX"
 fail() { echo "msi-wine: FAIL: $*" >&2; exit 1; }
 key='HKLM\SOFTWARE\Policies\Tend'
 exe="$WINEPREFIX/drive_c/Program Files/Tend/tend.exe"
 url=https://policy.example.com/tend/policy.json
 log=$(mktemp)
 keys=$(mktemp -d)
-trap 'rm -rf "$log" "$keys"' EXIT
+trap 'kill "$xvfb_pid" 2>/dev/null || true; rm -rf "$log" "$keys"' EXIT
 # A real public key: the service refuses to start with one that is not.
 minisign -G -W -p "$keys/tend.pub" -s "$keys/tend.key" >/dev/null
 pub=$(tail -n 1 "$keys/tend.pub")
@@ -72,6 +85,28 @@ echo "service state: ${state:-unknown}"
 if [ "$state" != RUNNING ]; then
   fail "the service is not running"
 fi
+echo "== the tray icon: it reaches the service, and a second start hands its link over"
+# Windows gives each session one icon (a session mutex; the link travels
+# over a per-session pipe).
+tray_log=$(mktemp)
+TEND_LOG=info timeout 600 wine "$tray" </dev/null >/dev/null 2>"$tray_log" &
+tray_pid=$!
+stop_tray() { kill "$tray_pid" 2>/dev/null || true; wait "$tray_pid" 2>/dev/null || true; }
+trap 'stop_tray; kill "$xvfb_pid" 2>/dev/null || true; rm -rf "$log" "$keys" "$tray_log"' EXIT
+tray_said() {
+  for _ in $(seq 600); do grep -q "$1" "$tray_log" && return 0; sleep 0.2; done
+  fail "$2; its log ends: $(tr -d '\r' <"$tray_log" | tail -n 5)"
+}
+tray_said "connected to the Tend service" "tend-tray.exe did not connect to the service"
+timeout 60 wine "$tray" "tend://recheck/firewall" </dev/null >/dev/null 2>&1 \
+  || fail "a second tend-tray.exe did not hand its link to the first"
+# The service has no policy here (its URL is not served): its answer about
+# the firewall check is what shows the link reached it.
+tray_said 'recheck asked of the service\|no check "firewall"' "the link's re-check did not reach the service"
+if grep -q "ERROR" "$tray_log"; then fail "tend-tray.exe: $(grep ERROR "$tray_log" | tr -d '\r')"; fi
+stop_tray
+echo "tend-tray.exe: connected, made its icon, and took a second start's tend://recheck/firewall"
+
 echo "== tend update refuses (the MSI owns this install)"
 # (Not through w(), which drops Wine's stderr, where tend's error goes.)
 refusal=$(timeout 300 wine "$exe" update apply </dev/null 2>&1 | tr -d '\r' || true)

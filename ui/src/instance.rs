@@ -6,9 +6,10 @@
 //! in `$XDG_RUNTIME_DIR` (the user's own 0700 directory; without it, a
 //! socket in the temporary directory whose owner is checked); on Windows,
 //! a named pipe named after the session, whose server must be in this
-//! session. A later start connects, sends its arguments as one JSON line,
-//! and waits for the first to answer `ok`, so that its exit status says
-//! whether the hand-over happened.
+//! session (a session-local mutex says who is first). A later start
+//! connects, sends its arguments as one JSON line, and waits for the first
+//! to answer `ok`, so that its exit status says whether the hand-over
+//! happened.
 
 use std::io;
 
@@ -184,20 +185,42 @@ mod imp {
 mod imp {
     use std::io;
     use std::os::windows::io::AsRawHandle;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
-    use windows_sys::Win32::Foundation::ERROR_PIPE_BUSY;
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_PIPE_BUSY, GetLastError,
+        HANDLE,
+    };
     use windows_sys::Win32::System::Pipes::GetNamedPipeServerSessionId;
     use windows_sys::Win32::System::RemoteDesktop::ProcessIdToSessionId;
-    use windows_sys::Win32::System::Threading::GetCurrentProcessId;
+    use windows_sys::Win32::System::Threading::{CreateMutexW, GetCurrentProcessId};
 
     use super::{Claim, hand_over, take};
 
-    /// The first instance's pipe.
+    /// How long a later start waits for the first one's pipe (the first
+    /// may be starting: it holds the mutex before it serves the pipe).
+    const WAIT_FOR_PIPE: Duration = Duration::from_secs(5);
+
+    /// The first instance's pipe, and the session mutex that says it is first.
     pub struct Listener {
         server: NamedPipeServer,
         name: String,
+        _first: Owned,
+    }
+
+    /// A kernel handle closed when dropped.
+    struct Owned(HANDLE);
+
+    // SAFETY: a mutex handle may be used and closed from any thread; this
+    // one is only held, then closed once.
+    unsafe impl Send for Owned {}
+
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from CreateMutexW and is closed once.
+            unsafe { CloseHandle(self.0) };
+        }
     }
 
     fn session() -> io::Result<u32> {
@@ -209,17 +232,48 @@ mod imp {
         Ok(id)
     }
 
+    /// Creates the session's mutex: `Some` when this process is the first.
+    /// (Named kernel objects are per session; named pipes are not, and
+    /// Wine ignores a pipe's "first instance" flag, so the mutex decides.)
+    fn first() -> io::Result<Option<Owned>> {
+        let name: Vec<u16> = "Local\\dev.tend.tray".encode_utf16().chain([0]).collect();
+        // SAFETY: `name` is NUL-terminated and outlives the call; no
+        // security attributes; not taken (only its existence counts).
+        let handle = unsafe { CreateMutexW(std::ptr::null(), 0, name.as_ptr()) };
+        if handle.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: reads this thread's last error, set by CreateMutexW.
+        let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
+        let owned = Owned(handle);
+        Ok((!existed).then_some(owned))
+    }
+
     pub async fn claim(args: &[String]) -> io::Result<Claim> {
         let session = session()?;
         // Pipe names are machine-wide: the session keeps users apart.
         let name = format!(r"\\.\pipe\tend-tray-session-{session}");
-        if let Ok(server) = ServerOptions::new().first_pipe_instance(true).create(&name) {
-            return Ok(Claim::First(Listener { server, name }));
+        if let Some(first) = first()? {
+            let server = ServerOptions::new()
+                .first_pipe_instance(true)
+                .create(&name)
+                .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
+            return Ok(Claim::First(Listener {
+                server,
+                name,
+                _first: first,
+            }));
         }
+        let deadline = Instant::now() + WAIT_FOR_PIPE;
         let client = loop {
             match ClientOptions::new().open(&name) {
                 Ok(c) => break c,
-                Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
+                Err(e)
+                    if Instant::now() < deadline
+                        && [ERROR_PIPE_BUSY, ERROR_FILE_NOT_FOUND]
+                            .iter()
+                            .any(|&code| e.raw_os_error() == Some(code as i32)) =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{name}: {e}"))),

@@ -157,8 +157,9 @@ impl App {
         let endpoint = self.link.endpoint.clone();
         self.runtime.spawn(async move {
             let name = op.name();
-            if let Err(e) = daemon::call(&endpoint, op).await {
-                tracing::warn!("{name} for the tray: {e}");
+            match daemon::call(&endpoint, op).await {
+                Ok(_) => tracing::info!("{name} asked of the service"),
+                Err(e) => tracing::warn!("{name} for the tray: {e}"),
             }
         });
     }
