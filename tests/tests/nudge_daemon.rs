@@ -162,7 +162,12 @@ fn the_default_nudge_reaches_the_user_by_toast_and_by_slack() {
     assert!(check["awaiting"].get("token").is_none(), "{check}");
     let toast = calls.last().unwrap().clone();
     assert_eq!(toast.summary, "Firewall enabled is failing");
-    assert!(toast.body.ends_with(REMEDIATION), "{}", toast.body);
+    // The fix as the notification shows it: markdown made plain text.
+    assert!(
+        toast.body.ends_with("\n\nRun sudo ufw enable."),
+        "{}",
+        toast.body
+    );
     assert_eq!(
         toast.actions,
         [("yes", "I've fixed it"), ("no", "Remind me later")]

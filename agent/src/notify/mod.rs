@@ -20,6 +20,7 @@ pub mod desktop;
 pub mod gate;
 pub mod link;
 pub mod session;
+pub mod text;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

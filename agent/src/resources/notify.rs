@@ -11,7 +11,7 @@
 //! `Agent.NoUserSession`, for a `catch` to fall back (to Slack).
 //!
 //! Parameters: `check` (what the toast is about: one per check on screen),
-//! `title`, `body`, `fix` (the remediation, shortened), `actions`
+//! `title`, `body`, `fix` (the remediation as plain text, shortened), `actions`
 //! (`[{"id": "yes", "label": "I've fixed it"}]`), `urgency` (`low`,
 //! `normal`, `critical`), `timeout` (seconds on screen).
 //! Result: `{"notification": ID, "shown": true|false, "reason": ...,
@@ -193,6 +193,8 @@ pub fn request_of(input: &Value, id: &str) -> Result<Request, ErrorInfo> {
     let title = text(input, "title")?.ok_or_else(|| bad("parameter `title` is missing"))?;
     let mut body = text(input, "body")?.unwrap_or_default();
     if let Some(fix) = text(input, "fix")? {
+        // The policy writes fixes in markdown; a notification shows text.
+        let fix = crate::notify::text::plain_text(&fix);
         let fix = fix.trim();
         let mut short: String = fix.chars().take(FIX_CHARS).collect();
         if short.len() < fix.len() {
