@@ -37,6 +37,10 @@ pub enum RegType {
     ResourceRequirementsList,
     #[serde(rename = "REG_QWORD")]
     Qword,
+    /// A number Windows does not define (values written with a made-up
+    /// type); osquery prints these as `UNKNOWN`.
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
 }
 
 impl RegType {
@@ -55,6 +59,7 @@ impl RegType {
             RegType::FullResourceDescriptor => "REG_FULL_RESOURCE_DESCRIPTOR",
             RegType::ResourceRequirementsList => "REG_RESOURCE_REQUIREMENTS_LIST",
             RegType::Qword => "REG_QWORD",
+            RegType::Unknown => "UNKNOWN",
         }
     }
 
@@ -71,8 +76,9 @@ impl RegType {
             8 => RegType::ResourceList,
             9 => RegType::FullResourceDescriptor,
             10 => RegType::ResourceRequirementsList,
+            0 => RegType::None,
             11 => RegType::Qword,
-            _ => RegType::None,
+            _ => RegType::Unknown,
         }
     }
 }

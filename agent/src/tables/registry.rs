@@ -31,7 +31,8 @@
 //!   of osquery's value buffer, which is as long as the key's largest value
 //!   (so shorter values are padded with `00`s); `REG_NONE` as
 //!   `(zero-length binary value)`. `REG_RESOURCE_REQUIREMENTS_LIST`, which
-//!   osquery does not name, is type `UNKNOWN` with empty data.
+//!   osquery does not name, and numbers Windows does not define are type
+//!   `UNKNOWN` with empty data.
 //! - `mtime`: the last write time in Unix seconds. osquery reuses one
 //!   variable for the key's time and each subkey's, so a key's value rows
 //!   carry the write time of its *last subkey* when it has subkeys; Tend
@@ -203,7 +204,7 @@ pub fn render_data(kind: RegType, data: &[u8], max_len: usize) -> String {
             out
         }
         RegType::None => "(zero-length binary value)".to_string(),
-        RegType::ResourceRequirementsList => String::new(),
+        RegType::ResourceRequirementsList | RegType::Unknown => String::new(),
     }
 }
 
@@ -424,6 +425,11 @@ mod tests {
         );
         assert_eq!(render_data(RegType::ResourceRequirementsList, &[1], 1), "");
         assert_eq!(type_name(RegType::ResourceRequirementsList), "UNKNOWN");
+        // A number Windows does not define: osquery's `UNKNOWN`, no data.
+        assert_eq!(RegType::from_raw(0), RegType::None);
+        assert_eq!(RegType::from_raw(0x4000), RegType::Unknown);
+        assert_eq!(type_name(RegType::from_raw(0x4000)), "UNKNOWN");
+        assert_eq!(render_data(RegType::Unknown, &[1, 2], 2), "");
         // A string without its NUL loses its last character's high byte only.
         let mut bare = utf16_bytes("ab");
         bare.truncate(4);
