@@ -1,6 +1,3 @@
-use std::io::Write as _;
-
-use super::install::{self, Start};
 use super::*;
 use crate::policy::signature::tests::TestKey;
 
@@ -77,7 +74,10 @@ fn script(version: &str) -> Vec<u8> {
 #[cfg(unix)]
 #[test]
 fn install_swaps_keeps_the_previous_and_a_failed_trial_rolls_back() {
+    use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
+
+    use super::install::{self, Start};
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("tend");
     let state = dir.path().join("state");
