@@ -210,9 +210,10 @@ fn toast_twice_then_slack_then_fixed() {
         let t1 = user.next().await;
         assert_eq!(t1.key, "firewall");
         assert_eq!(t1.title, "Firewall enabled is failing");
+        // The fix's markdown (`*Settings → ...*`) shown as plain text.
         assert!(
             t1.body
-                .ends_with("Open *Settings → Network → Firewall* and switch it on."),
+                .ends_with("\n\nOpen Settings → Network → Firewall and switch it on."),
             "{}",
             t1.body
         );
