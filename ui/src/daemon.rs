@@ -40,8 +40,15 @@ pub struct Link {
 }
 
 impl Link {
+    /// The model as the service last described it. Its updates are plain
+    /// field assignments, which cannot stop halfway, so a lock poisoned by
+    /// a panic elsewhere still guards a whole model and is taken as it is.
+    pub fn model(&self) -> std::sync::MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn update(&self, f: impl FnOnce(&mut Model)) {
-        f(&mut self.model.lock().unwrap_or_else(|p| p.into_inner()));
+        f(&mut self.model());
         (self.changed)();
     }
 

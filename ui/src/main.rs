@@ -96,10 +96,6 @@ struct Fallback {
 }
 
 impl App {
-    fn model(&self) -> std::sync::MutexGuard<'_, Model> {
-        self.link.model.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn fallback(&self) -> std::sync::MutexGuard<'_, Fallback> {
         self.fallback.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -208,7 +204,7 @@ impl App {
     /// window for a new failure. On the event loop's thread.
     fn on_change(self: &Arc<Self>, icon: Option<&TrayIcon>) {
         let (level, headline, failing, version) = {
-            let m = self.model();
+            let m = self.link.model();
             (m.level(), m.headline(), m.failing(), m.daemon_version())
         };
         if let Some(icon) = icon
@@ -297,15 +293,14 @@ fn run(args: Args, argv: &[String]) -> std::io::Result<()> {
     let proxy = event_loop.create_proxy();
     let hosts = desktop::tray_hosts();
     tracing::info!(?hosts, "tray hosts");
-    let changed = Mutex::new(proxy.clone());
+    let changed = proxy.clone();
     let app = Arc::new(App {
         link: daemon::Link {
             endpoint: tend::ipc::endpoint(args.socket.as_deref()),
             model: Arc::new(Mutex::new(Model::default())),
             changed: Arc::new(move || {
-                let proxy = changed.lock().unwrap_or_else(|p| p.into_inner());
                 // Fails only once the event loop has ended: nothing to update.
-                let _ = proxy.send_event(UserEvent::Changed);
+                let _ = changed.send_event(UserEvent::Changed);
             }),
             page: false,
         },
@@ -314,9 +309,7 @@ fn run(args: Args, argv: &[String]) -> std::io::Result<()> {
         socket: args.socket.clone(),
         runtime: runtime.handle().clone(),
     });
-    let clicks = Mutex::new(proxy);
     MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
-        let proxy = clicks.lock().unwrap_or_else(|p| p.into_inner());
         let _ = proxy.send_event(UserEvent::Menu(event.id.0));
     }));
 

@@ -45,23 +45,17 @@ struct Window {
     no_tray: bool,
 }
 
-impl Window {
-    fn model(&self) -> std::sync::MutexGuard<'_, Model> {
-        self.link.model.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 /// Everything the page shows.
 #[tauri::command]
 fn snapshot(w: State<'_, Window>) -> Value {
     let focus = w.focus.lock().unwrap_or_else(|p| p.into_inner()).take();
-    w.model().page(focus.as_deref(), w.no_tray)
+    w.link.model().page(focus.as_deref(), w.no_tray)
 }
 
 /// "I've fixed it — check again": answers a waiting workflow, then re-checks.
 #[tauri::command]
 async fn recheck(w: State<'_, Window>, check: String) -> Result<Value, String> {
-    let waiting = w.model().waiting_for(&check);
+    let waiting = w.link.model().waiting_for(&check);
     let endpoint = w.link.endpoint.clone();
     if let Some(a) = waiting.filter(|a| a.takes("yes")) {
         let op = Op::Interaction {
@@ -85,7 +79,7 @@ async fn recheck(w: State<'_, Window>, check: String) -> Result<Value, String> {
 /// the window from opening by itself for a day.
 #[tauri::command]
 async fn remind(w: State<'_, Window>, check: String) -> Result<String, String> {
-    let waiting = w.model().waiting_for(&check);
+    let waiting = w.link.model().waiting_for(&check);
     tell_tray(SNOOZED);
     match waiting.filter(|a| a.takes("no")) {
         Some(a) => {
